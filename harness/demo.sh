@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make demo: from a fresh machine to a live update in QEMU, told step by step.
+. "$(dirname "$0")/lib.sh"
+
+n=0
+step() {
+	n=$((n + 1))
+	printf '\n[%d] %s\n' "$n" "$*"
+}
+took() { printf '    (%ds)\n' $(($(date +%s) - $1)); }
+
+t=$(date +%s)
+step "Installing what is missing of: kernel build tools, $DEB_PKG, QEMU, busybox"
+"$TOP/harness/deps.sh"
+printf '    %s %s, %s\n' "$DEB_PKG" "$(dpkg-query -W -f='${Version}' "$DEB_PKG")" \
+	"$(qemu-system-x86_64 --version | head -n1)"
+took "$t"
+
+t=$(date +%s)
+step "Making build/linux: the Debian kernel source as tag 'base', then the series with git am"
+"$TOP/harness/tree.sh"
+printf '    %s\n' "$(git -C "$KTREE" log -1 --format='base:  %h %s' base)"
+git -C "$KTREE" log --reverse --format='    patch: %h %s' base..HEAD
+took "$t"
+
+t=$(date +%s)
+step "Building the test kernel (KASAN, lockdep, DEBUG_VM, KASLR; ccache) into build/bzImage"
+"$TOP/harness/kernel.sh"
+took "$t"
+
+t=$(date +%s)
+cycles=${VMTEST_CYCLES:-1}
+step "Booting it in QEMU (q35, intel-iommu, edu) and running the tests, kexec'ing $cycles time(s) into the same kernel"
+echo "    Each boot runs its tests; before a kexec the guest packs its state into"
+echo "    the next initramfs, loads the kernel with kexec_file_load and reboots"
+echo "    into it; after it, the tests check what must have survived."
+rc=0
+VMTEST_DEMO=1 python3 "$TOP/harness/vmtest.py" || rc=$?
+took "$t"
+
+step "What was found"
+if [ $rc = 0 ]; then
+	echo "    every test passed, before and after kexec, with no kernel splat."
+else
+	echo "    failures: see the 'not ok' lines above and build/logs/vmtest-serial.log"
+fi
+exit $rc
