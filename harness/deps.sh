@@ -6,7 +6,7 @@
 PKGS=(
 	# kernel build
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod rsync
-	xz-utils python3 git ccache sparse
+	xz-utils python3 python3-ply python3-git git ccache sparse
 	# the base source
 	"$DEB_PKG"
 	# the test VM

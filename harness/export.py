@@ -95,7 +95,10 @@ def format_patches(outdir):
     env.update(GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
     if not desc.strip():
         git('config', 'branch.series.description', DEFAULT_COVER)
-    subprocess.run(['git', '-C', KTREE, 'format-patch', '-q', '--cover-letter',
+    # Headers and documentation first, as the kernel recommends.
+    order = os.path.join(KTREE, 'scripts', 'git.orderFile')
+    order = ['-O', order] if os.path.exists(order) else []
+    subprocess.run(['git', '-C', KTREE, 'format-patch', '-q', '--cover-letter'] + order + [
                     '--cover-from-description=subject', '--zero-commit',
                     '--no-signature', '--abbrev=12', '--no-renames',
                     '-o', outdir, 'base..HEAD'],

@@ -1,0 +1,1098 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kexec_handover.c - kexec handover (KHO)
+ *
+ * KHO lets kernel code hand memory and state over to the kernel that
+ * kexec boots: owners mark folios or physical ranges as preserved and, when
+ * the handover is finalized, describe their state in FDT subtrees that the
+ * next kernel finds again. The root FDT points at a chunk list that records
+ * every preserved range (see kexec_handover_track.c).
+ *
+ * Scratch areas make this safe: KHO sets them aside at boot, lets only
+ * movable allocations use them, and never lets anything in them be
+ * preserved. The next kernel allocates only from them until it has reserved
+ * all preserved memory.
+ */
+
+#define pr_fmt(fmt) "KHO: " fmt
+
+#include <linux/ctype.h>
+#include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
+#include <linux/list.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/notifier.h>
+#include <linux/page-isolation.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include <asm/early_ioremap.h>
+
+/* KHO is tied to mm initialisation: it needs some mm internals. */
+#include "../mm/internal.h"
+#include "kexec_handover_internal.h"
+
+#define KHO_FDT_COMPATIBLE		"kho-v1"
+#define PROP_PRESERVED_MEMORY_MAP	"preserved-memory-map"
+#define PROP_SUB_FDT			"fdt"
+#define KHO_SUBTREE_NAME_MAX		63
+
+static bool kho_enable __ro_after_init;
+
+/**
+ * kho_is_enabled - is kexec handover enabled (kho=on)?
+ *
+ * Return: true if this kernel can hand state over to the next one.
+ */
+bool kho_is_enabled(void)
+{
+	return kho_enable;
+}
+EXPORT_SYMBOL_GPL(kho_is_enabled);
+
+static int __init kho_parse_enable(char *p)
+{
+	static const char * const on[] = { "1", "on", "y", "yes", "true" };
+	static const char * const off[] = { "0", "off", "n", "no", "false" };
+
+	if (p && match_string(on, ARRAY_SIZE(on), p) >= 0) {
+		kho_enable = true;
+		return 0;
+	}
+	if (p && match_string(off, ARRAY_SIZE(off), p) >= 0) {
+		kho_enable = false;
+		return 0;
+	}
+	pr_err("kho=%s: expected on or off\n", p ?: "");
+	return -EINVAL;
+}
+early_param("kho", kho_parse_enable);
+
+/*
+ * Scratch areas: one below 4 GiB for the allocations that need low memory,
+ * one anywhere for the rest. They must hold everything the next kernel
+ * allocates before it has reserved the preserved memory: its image and
+ * initrd, memory map, page tables, KASAN shadow. By default they are
+ * sized at 200% of what this kernel has reserved by the time it sets them
+ * aside, which measures the same needs on the same machine.
+ *
+ *	kho_scratch=N%		N% of the memory reserved early (1..1000)
+ *	kho_scratch=SIZE[KMG]	SIZE in total, a quarter of it below 4 GiB
+ */
+static unsigned int scratch_scale __initdata = 200;
+static phys_addr_t scratch_size __initdata;
+
+static int __init kho_parse_scratch(char *p)
+{
+	unsigned long long size;
+	size_t len = p ? strlen(p) : 0;
+	char *end;
+
+	if (len > 1 && len < 6 && p[len - 1] == '%') {
+		char num[6] = {};
+		unsigned int scale;
+
+		memcpy(num, p, len - 1);
+		if (!kstrtouint(num, 10, &scale) && scale && scale <= 1000) {
+			scratch_scale = scale;
+			scratch_size = 0;
+			return 0;
+		}
+	} else if (len) {
+		size = memparse(p, &end);
+		if (end != p && !*end && size >= 2 * pageblock_nr_pages * PAGE_SIZE) {
+			scratch_size = size;
+			scratch_scale = 0;
+			return 0;
+		}
+	}
+	pr_err("kho_scratch=%s: expected N%% (1..1000) or a size of at least %lu KiB\n",
+	       p ?: "", 2 * pageblock_nr_pages * PAGE_SIZE / SZ_1K);
+	return -EINVAL;
+}
+early_param("kho_scratch", kho_parse_scratch);
+
+/* The scratch areas in use: set aside at boot, or handed over. */
+static struct kho_scratch *kho_scratch;
+static unsigned int kho_scratch_cnt;
+
+#define KHO_SCRATCH_ALIGN	(pageblock_nr_pages * PAGE_SIZE)
+
+static bool kho_in_scratch(phys_addr_t phys, phys_addr_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < kho_scratch_cnt; i++)
+		if (phys < kho_scratch[i].addr + kho_scratch[i].size &&
+		    kho_scratch[i].addr < phys + size)
+			return true;
+	return false;
+}
+
+/**
+ * kho_scratch_areas - the scratch areas in use
+ * @cnt: returns their number
+ *
+ * Return: the array of scratch areas, set aside at boot or handed over.
+ */
+const struct kho_scratch *kho_scratch_areas(unsigned int *cnt)
+{
+	*cnt = kho_scratch_cnt;
+	return kho_scratch;
+}
+
+static phys_addr_t __init reserved_below(phys_addr_t limit)
+{
+	phys_addr_t start, end, sum = 0;
+	u64 i;
+
+	for_each_reserved_mem_range(i, &start, &end)
+		if (start < limit)
+			sum += min(end, limit) - start;
+	return sum;
+}
+
+static void __init kho_reserve_scratch(void)
+{
+	phys_addr_t low, global, addr;
+
+	if (scratch_scale) {
+		low = reserved_below(ARCH_LOW_ADDRESS_LIMIT) * scratch_scale / 100;
+		global = reserved_below(PHYS_ADDR_MAX) * scratch_scale / 100;
+		global = global > low ? global - low : 0;
+	} else {
+		low = scratch_size / 4;
+		global = scratch_size - low;
+	}
+	low = round_up(max(low, KHO_SCRATCH_ALIGN), KHO_SCRATCH_ALIGN);
+	global = round_up(max(global, KHO_SCRATCH_ALIGN), KHO_SCRATCH_ALIGN);
+
+	kho_scratch = memblock_alloc(2 * sizeof(*kho_scratch), PAGE_SIZE);
+	if (!kho_scratch)
+		goto fail;
+
+	addr = memblock_phys_alloc_range(low, KHO_SCRATCH_ALIGN, 0,
+					 ARCH_LOW_ADDRESS_LIMIT);
+	if (!addr)
+		goto fail_desc;
+	kho_scratch[0].addr = addr;
+	kho_scratch[0].size = low;
+
+	addr = memblock_phys_alloc(global, KHO_SCRATCH_ALIGN);
+	if (!addr)
+		goto fail_low;
+	kho_scratch[1].addr = addr;
+	kho_scratch[1].size = global;
+	kho_scratch_cnt = 2;
+
+	pr_info("scratch: %llu MiB at %#llx, %llu MiB at %#llx\n",
+		kho_scratch[0].size >> 20, kho_scratch[0].addr,
+		kho_scratch[1].size >> 20, kho_scratch[1].addr);
+	return;
+
+fail_low:
+	memblock_phys_free(kho_scratch[0].addr, low);
+fail_desc:
+	memblock_free(kho_scratch, 2 * sizeof(*kho_scratch));
+	kho_scratch = NULL;
+fail:
+	pr_err("cannot reserve %pa + %pa bytes of scratch memory: disabled\n",
+	       &low, &global);
+	kho_enable = false;
+}
+
+/* Incoming: the state the previous kernel handed over. */
+
+#define KHO_FDT_MAX		SZ_64K
+#define KHO_SCRATCH_MAX		16
+
+/*
+ * The struct page of the first page of every preserved block says so, and
+ * gives the block's order, until the block is restored.
+ */
+#define KHO_PAGE_MAGIC		0x4b484f50UL	/* "KHOP" */
+#define KHO_PAGE_ORDER_MASK	0xffUL
+
+static struct kho_in {
+	/* The root FDT, 0 if there is none or it was rejected. */
+	phys_addr_t fdt_phys;
+	phys_addr_t scratch_phys;
+	phys_addr_t mem_map;
+	/* Claims of preserved blocks by kho_restore_*() */
+	spinlock_t lock;
+} kho_in = {
+	.lock = __SPIN_LOCK_UNLOCKED(kho_in.lock),
+};
+
+static void __init kho_in_reject(const char *why, phys_addr_t where)
+{
+	pr_err("ignoring the handover from the previous kernel: %s (at %pa)\n",
+	       why, &where);
+}
+
+static bool __init kho_usable_memory(phys_addr_t phys, phys_addr_t size)
+{
+	return memblock_is_region_memory(phys, size) &&
+	       memblock_is_map_memory(phys);
+}
+
+static const char * __init kho_check_scratch(const struct kho_scratch *s,
+					     unsigned int cnt,
+					     phys_addr_t *where)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < cnt; i++) {
+		*where = s[i].addr;
+		if (!s[i].size || !IS_ALIGNED(s[i].addr, KHO_SCRATCH_ALIGN) ||
+		    !IS_ALIGNED(s[i].size, KHO_SCRATCH_ALIGN) ||
+		    s[i].addr + s[i].size < s[i].addr)
+			return "misaligned scratch area";
+		if (!kho_usable_memory(s[i].addr, s[i].size))
+			return "scratch area outside memory";
+		for (j = 0; j < i; j++)
+			if (s[i].addr < s[j].addr + s[j].size &&
+			    s[j].addr < s[i].addr + s[i].size)
+				return "overlapping scratch areas";
+	}
+	return NULL;
+}
+
+/**
+ * kho_populate - take the handover from the previous kernel
+ * @fdt_phys: physical address of the root FDT
+ * @fdt_len: size of the buffer holding it
+ * @scratch_phys: physical address of the array of &struct kho_scratch
+ * @scratch_len: size of that array in bytes
+ *
+ * Called by the architecture's boot code once the firmware memory map is in
+ * memblock and before anything is allocated from it. If the FDT and the
+ * scratch areas are sane, marks the scratch areas and limits memblock
+ * allocations to them until kho_memory_init() has reserved the preserved
+ * memory. Otherwise reports why, once, and ignores the handover.
+ *
+ * Return: 0 if the handover is taken, -EINVAL if it is ignored.
+ */
+int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
+			phys_addr_t scratch_phys, u64 scratch_len)
+{
+	unsigned int cnt = scratch_len / sizeof(struct kho_scratch);
+	struct kho_scratch *scratch = NULL;
+	const char *why = NULL;
+	phys_addr_t where = fdt_phys;
+	const u64 *map = NULL;
+	void *fdt = NULL;
+	unsigned int i;
+	int len;
+
+	if (!PAGE_ALIGNED(fdt_phys) || fdt_len < sizeof(struct fdt_header) ||
+	    fdt_len > KHO_FDT_MAX || !kho_usable_memory(fdt_phys, fdt_len)) {
+		why = "FDT outside memory";
+		goto out;
+	}
+	fdt = early_memremap(fdt_phys, fdt_len);
+	if (!fdt) {
+		why = "cannot map the FDT";
+		goto out;
+	}
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > fdt_len) {
+		why = "truncated or corrupt FDT";
+		goto out;
+	}
+	if (fdt_node_check_compatible(fdt, 0, KHO_FDT_COMPATIBLE)) {
+		why = "FDT is not " KHO_FDT_COMPATIBLE;
+		goto out;
+	}
+	map = fdt_getprop(fdt, 0, PROP_PRESERVED_MEMORY_MAP, &len);
+	if (!map || len != sizeof(*map)) {
+		why = "no " PROP_PRESERVED_MEMORY_MAP;
+		goto out;
+	}
+
+	where = scratch_phys;
+	if (!cnt || cnt > KHO_SCRATCH_MAX ||
+	    scratch_len != cnt * sizeof(struct kho_scratch) ||
+	    !kho_usable_memory(scratch_phys, scratch_len)) {
+		why = "bad scratch area list";
+		goto out;
+	}
+	scratch = early_memremap(scratch_phys, scratch_len);
+	if (!scratch) {
+		why = "cannot map the scratch area list";
+		goto out;
+	}
+	why = kho_check_scratch(scratch, cnt, &where);
+	if (!why && fdt_phys < scratch[0].addr + scratch[0].size &&
+	    scratch[0].addr < fdt_phys + fdt_len)
+		why = "FDT in scratch memory";
+	if (why)
+		goto out;
+
+	for (i = 0; i < cnt; i++) {
+		if (memblock_mark_kho_scratch(scratch[i].addr, scratch[i].size)) {
+			why = "cannot mark the scratch areas";
+			where = scratch[i].addr;
+			while (i--)
+				memblock_clear_kho_scratch(scratch[i].addr,
+							   scratch[i].size);
+			goto out;
+		}
+	}
+	memblock_reserve(scratch_phys, scratch_len);
+	memblock_set_kho_scratch_only();
+
+	kho_in.fdt_phys = fdt_phys;
+	kho_in.scratch_phys = scratch_phys;
+	kho_in.mem_map = *map;
+	kho_scratch_cnt = cnt;
+	pr_info("handover found: FDT at %pa, %u scratch areas\n", &fdt_phys, cnt);
+out:
+	if (scratch)
+		early_memunmap(scratch, scratch_len);
+	if (fdt)
+		early_memunmap(fdt, fdt_len);
+	if (why) {
+		kho_in_reject(why, where);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Handover metadata, and the memory it says is preserved, must be memory
+ * this kernel has not used: the previous kernel did not preserve anything
+ * in scratch, and everything this kernel allocated so far is in scratch or
+ * reserved (its own image included).
+ */
+static bool __init kho_untouched(struct kho_chunk_walk *walk, phys_addr_t phys,
+				 phys_addr_t size)
+{
+	return kho_usable_memory(phys, size) && !kho_in_scratch(phys, size) &&
+	       !memblock_is_region_reserved(phys, size);
+}
+
+static bool __init kho_meta_ok(struct kho_chunk_walk *walk, phys_addr_t phys,
+			       size_t size)
+{
+	return kho_untouched(walk, phys, size);
+}
+
+static void __init kho_reserve_preserved(struct kho_chunk_walk *walk,
+					 phys_addr_t phys, unsigned int order,
+					 unsigned long nr)
+{
+	phys_addr_t size = (phys_addr_t)nr << (order + PAGE_SHIFT);
+	unsigned long pfn = PHYS_PFN(phys), i;
+
+	memblock_reserve(phys, size);
+	memblock_reserved_mark_noinit(phys, size);
+	for (i = 0; i < nr; i++, pfn += 1UL << order)
+		set_page_private(pfn_to_page(pfn), KHO_PAGE_MAGIC << 32 | order);
+}
+
+static void __init kho_in_reserve_memory(void)
+{
+	struct kho_chunk_walk walk = {
+		.meta_ok = kho_meta_ok,
+		.range_ok = kho_untouched,
+		.preserved = kho_reserve_preserved,
+	};
+
+	if (kho_chunks_check(kho_in.mem_map, &walk)) {
+		kho_in_reject(walk.error, walk.error_phys);
+		kho_in.fdt_phys = 0;
+		return;
+	}
+	/* The root FDT is preserved memory too: it must be in the map. */
+	if (!kho_untouched(&walk, kho_in.fdt_phys, PAGE_SIZE)) {
+		kho_in_reject("FDT overlaps memory in use", kho_in.fdt_phys);
+		kho_in.fdt_phys = 0;
+		return;
+	}
+	kho_chunks_apply(kho_in.mem_map, &walk);
+	/*
+	 * The previous kernel preserved its root FDT as an order-0 folio. If
+	 * it did not, the state is not usable; what it preserved stays
+	 * reserved all the same.
+	 */
+	if (page_private(pfn_to_page(PHYS_PFN(kho_in.fdt_phys))) !=
+	    KHO_PAGE_MAGIC << 32) {
+		kho_in_reject("FDT not preserved", kho_in.fdt_phys);
+		kho_in.fdt_phys = 0;
+		return;
+	}
+	pr_info("reserved %lu preserved blocks, %llu MiB (%lu bitmaps in %lu chunks)\n",
+		walk.blocks, (u64)walk.bytes >> 20, walk.bitmaps, walk.chunks);
+}
+
+/*
+ * In a kernel booted with a handover, scratch memory goes to the page
+ * allocator as CMA pageblocks, as in the kernel that set it aside; the
+ * pageblocks are marked before memblock releases the memory.
+ */
+static void __init kho_in_release_scratch(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < kho_scratch_cnt; i++) {
+		unsigned long pfn = PHYS_PFN(kho_scratch[i].addr);
+		unsigned long end = pfn + PHYS_PFN(kho_scratch[i].size);
+
+		for (; pfn < end; pfn += pageblock_nr_pages)
+			set_pageblock_migratetype(pfn_to_page(pfn), MIGRATE_CMA);
+	}
+}
+
+/**
+ * kho_memory_init - set KHO's memory up, from mm_core_init()
+ *
+ * Runs while memblock is still the allocator. After a handover, reserves
+ * everything the previous kernel preserved, lets memblock allocate from
+ * all memory again, and reuses the scratch areas for the next kexec.
+ * Otherwise sets scratch areas aside when KHO is enabled.
+ */
+void __init kho_memory_init(void)
+{
+	if (kho_in.scratch_phys) {
+		kho_scratch = phys_to_virt(kho_in.scratch_phys);
+		kho_in_reserve_memory();
+		memblock_clear_kho_scratch_only();
+		kho_in_release_scratch();
+	} else if (kho_enable) {
+		kho_reserve_scratch();
+	}
+}
+
+/* Take a preserved block at @page: its order, or -ENOENT. */
+static int kho_claim_block(struct page *page)
+{
+	unsigned long priv;
+
+	lockdep_assert_held(&kho_in.lock);
+	priv = page_private(page);
+	if (priv >> 32 != KHO_PAGE_MAGIC)
+		return -ENOENT;
+	set_page_private(page, 0);
+	return priv & KHO_PAGE_ORDER_MASK;
+}
+
+/*
+ * The pages of a preserved block were initialised once, with a reference
+ * each, and never given to the page allocator: account them now.
+ */
+static void kho_init_block_pages(struct page *page, unsigned int order,
+				 bool compound)
+{
+	unsigned long i;
+
+	if (compound) {
+		for (i = 1; i < (1UL << order); i++)
+			set_page_count(page + i, 0);
+		if (order)
+			prep_compound_page(page, order);
+	}
+	adjust_managed_page_count(page, 1UL << order);
+}
+
+/**
+ * kho_restore_folio - take back a folio preserved by the previous kernel
+ * @phys: physical address of the folio, as preserved
+ *
+ * The folio comes back with the order it was preserved with, one
+ * reference, and counted as managed memory again: folio_put() frees it.
+ * Each preserved folio can be restored once.
+ *
+ * Return: the folio, or NULL if no folio was preserved at @phys, it was
+ * already restored, or it is larger than the page allocator's largest
+ * order (restore such memory with kho_restore_phys()).
+ */
+struct folio *kho_restore_folio(phys_addr_t phys)
+{
+	struct page *page;
+	int order;
+
+	if (!kho_in.fdt_phys || !PAGE_ALIGNED(phys))
+		return NULL;
+	page = pfn_to_online_page(PHYS_PFN(phys));
+	if (!page)
+		return NULL;
+
+	spin_lock(&kho_in.lock);
+	order = page_private(page) & KHO_PAGE_ORDER_MASK;
+	if (order > MAX_PAGE_ORDER)
+		order = -E2BIG;
+	else
+		order = kho_claim_block(page);
+	spin_unlock(&kho_in.lock);
+	if (order < 0)
+		return NULL;
+
+	kho_init_block_pages(page, order, true);
+	return page_folio(page);
+}
+EXPORT_SYMBOL_GPL(kho_restore_folio);
+
+/**
+ * kho_in_block_order - is there an unrestored preserved block at @phys?
+ * @phys: physical address
+ *
+ * Return: the order of the block that starts at @phys, or -ENOENT.
+ */
+int kho_in_block_order(phys_addr_t phys)
+{
+	struct page *page;
+	unsigned long priv;
+
+	if (!kho_in.fdt_phys || !PAGE_ALIGNED(phys))
+		return -ENOENT;
+	page = pfn_to_online_page(PHYS_PFN(phys));
+	if (!page)
+		return -ENOENT;
+	spin_lock(&kho_in.lock);
+	priv = page_private(page);
+	spin_unlock(&kho_in.lock);
+	return priv >> 32 == KHO_PAGE_MAGIC ? priv & KHO_PAGE_ORDER_MASK : -ENOENT;
+}
+
+/* The order kho_preserve_phys() used for the block at @pfn. */
+static unsigned int kho_range_order(unsigned long pfn, unsigned long end)
+{
+	unsigned int order = ilog2(end - pfn);
+
+	if (pfn)
+		order = min_t(unsigned int, order, __ffs(pfn));
+	return min_t(unsigned int, order, KHO_MAX_ORDER);
+}
+
+/**
+ * kho_restore_phys - take back a range preserved by the previous kernel
+ * @phys: physical address, as passed to kho_preserve_phys()
+ * @size: size in bytes, as passed to kho_preserve_phys()
+ *
+ * The pages of the range become ordinary order-0 pages with one
+ * reference each, counted as managed memory again, which the caller owns
+ * and may free with __free_page(). Either the whole range is restored or
+ * nothing is.
+ *
+ * Return: 0 on success; -ENOENT if the range was not preserved as a whole
+ * by kho_preserve_phys(), or was already restored; -EINVAL for an
+ * unaligned or empty range.
+ */
+int kho_restore_phys(phys_addr_t phys, size_t size)
+{
+	unsigned long pfn, end, cur;
+	int err = 0;
+
+	if (!kho_in.fdt_phys)
+		return -ENOENT;
+	if (!size || !PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) ||
+	    phys + size < phys)
+		return -EINVAL;
+	pfn = PHYS_PFN(phys);
+	end = pfn + PHYS_PFN(size);
+	for (cur = pfn; cur < end; cur++)
+		if (!pfn_to_online_page(cur))
+			return -ENOENT;
+
+	spin_lock(&kho_in.lock);
+	for (cur = pfn; cur < end; cur += 1UL << kho_range_order(cur, end)) {
+		if (page_private(pfn_to_page(cur)) !=
+		    (KHO_PAGE_MAGIC << 32 | kho_range_order(cur, end))) {
+			err = -ENOENT;
+			break;
+		}
+	}
+	for (cur = pfn; !err && cur < end;
+	     cur += 1UL << kho_range_order(cur, end))
+		kho_claim_block(pfn_to_page(cur));
+	spin_unlock(&kho_in.lock);
+	if (err)
+		return err;
+
+	for (cur = pfn; cur < end; cur += 1UL << kho_range_order(cur, end))
+		kho_init_block_pages(pfn_to_page(cur), kho_range_order(cur, end),
+				     false);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kho_restore_phys);
+
+/**
+ * kho_retrieve_subtree - find a subtree the previous kernel published
+ * @name: the name passed to kho_add_subtree()
+ * @phys: returns the physical address of the subtree's FDT blob
+ *
+ * The blob is preserved memory: restore it (kho_restore_folio() or
+ * kho_restore_phys()) before using it, and validate what it says.
+ *
+ * Return: 0 on success; -ENOENT if there is no handover or no subtree of
+ * that name; -EINVAL for a malformed node.
+ */
+int kho_retrieve_subtree(const char *name, phys_addr_t *phys)
+{
+	const void *fdt;
+	const u64 *val;
+	int off, len;
+
+	if (!kho_in.fdt_phys)
+		return -ENOENT;
+	if (!name || !phys)
+		return -EINVAL;
+	fdt = phys_to_virt(kho_in.fdt_phys);
+	off = fdt_subnode_offset(fdt, 0, name);
+	if (off < 0)
+		return -ENOENT;
+	val = fdt_getprop(fdt, off, PROP_SUB_FDT, &len);
+	if (!val || len != sizeof(*val))
+		return -EINVAL;
+	*phys = *val;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kho_retrieve_subtree);
+
+/**
+ * kho_in_fdt - the root FDT handed over by the previous kernel
+ *
+ * Return: the FDT, or NULL if there was no handover or it was rejected.
+ */
+const void *kho_in_fdt(void)
+{
+	return kho_in.fdt_phys ? phys_to_virt(kho_in.fdt_phys) : NULL;
+}
+
+/* Outgoing: the state this kernel hands over. */
+
+struct kho_subtree {
+	struct list_head list;
+	const char *name;
+	void *fdt;
+};
+
+/*
+ * The notifier data of KEXEC_KHO_FINALIZE: the root FDT being written.
+ * Only valid while the FINALIZE notifiers run.
+ */
+struct kho_serialization {
+	void *fdt;
+	struct list_head subtrees;
+};
+
+static struct kho_out {
+	/* finalize and abort, the root FDT and the subtree list */
+	struct mutex lock;
+	struct blocking_notifier_head chain;
+	struct kho_mem_track track;
+	struct kho_serialization ser;
+	struct page *fdt_page;
+	bool finalized;
+} kho_out = {
+	.lock = __MUTEX_INITIALIZER(kho_out.lock),
+	.chain = BLOCKING_NOTIFIER_INIT(kho_out.chain),
+	.track = {
+		.lock = __MUTEX_INITIALIZER(kho_out.track.lock),
+		.orders = XARRAY_INIT(kho_out.track.orders, 0),
+	},
+	.ser.subtrees = LIST_HEAD_INIT(kho_out.ser.subtrees),
+};
+
+/**
+ * register_kho_notifier - be told when the handover is built or abandoned
+ * @nb: notifier block, called with an &enum kho_event and, for
+ *	%KEXEC_KHO_FINALIZE, the &struct kho_serialization to pass to
+ *	kho_add_subtree()
+ *
+ * A FINALIZE callback that fails (notifier_from_errno()) fails the whole
+ * finalization; the callbacks that had succeeded get ABORT.
+ *
+ * Return: 0 on success, error code on failure.
+ */
+int register_kho_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_register(&kho_out.chain, nb);
+}
+EXPORT_SYMBOL_GPL(register_kho_notifier);
+
+/**
+ * unregister_kho_notifier - undo register_kho_notifier()
+ * @nb: notifier block
+ *
+ * Return: 0 on success, -ENOENT if @nb was not registered.
+ */
+int unregister_kho_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_unregister(&kho_out.chain, nb);
+}
+EXPORT_SYMBOL_GPL(unregister_kho_notifier);
+
+static int kho_check_preservable(phys_addr_t phys, phys_addr_t size)
+{
+	if (!kho_enable)
+		return -EOPNOTSUPP;
+	/* Scratch memory is the next kernel's to allocate from. */
+	if (kho_in_scratch(phys, size))
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * kho_preserve_folio - preserve a folio across kexec
+ * @folio: the folio
+ *
+ * The whole folio, and its order, are handed over: the next kernel gets
+ * it back with kho_restore_folio().
+ *
+ * Return: 0 on success; -EEXIST if part of it is already preserved;
+ * -EBUSY once the handover is finalized; -EINVAL for a folio in scratch
+ * memory (only movable allocations are); -EOPNOTSUPP without kho=on;
+ * -ENOMEM.
+ */
+int kho_preserve_folio(struct folio *folio)
+{
+	int err = kho_check_preservable(PFN_PHYS(folio_pfn(folio)),
+					folio_size(folio));
+
+	return err ?: kho_track_preserve(&kho_out.track, folio_pfn(folio),
+					 folio_order(folio));
+}
+EXPORT_SYMBOL_GPL(kho_preserve_folio);
+
+/**
+ * kho_unpreserve_folio - undo kho_preserve_folio()
+ * @folio: the folio
+ *
+ * Return: 0 on success; -ENOENT if the folio was not preserved; -EBUSY
+ * once the handover is finalized; -EOPNOTSUPP without kho=on.
+ */
+int kho_unpreserve_folio(struct folio *folio)
+{
+	if (!kho_enable)
+		return -EOPNOTSUPP;
+	return kho_track_unpreserve(&kho_out.track, folio_pfn(folio),
+				    folio_order(folio));
+}
+EXPORT_SYMBOL_GPL(kho_unpreserve_folio);
+
+static int kho_range_pfns(phys_addr_t phys, size_t size, unsigned long *pfn,
+			  unsigned long *nr)
+{
+	if (!size || !PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) ||
+	    phys + size < phys)
+		return -EINVAL;
+	*pfn = PHYS_PFN(phys);
+	*nr = size >> PAGE_SHIFT;
+	return 0;
+}
+
+/**
+ * kho_preserve_phys - preserve a physically contiguous range across kexec
+ * @phys: physical address, page aligned
+ * @size: size in bytes, page aligned
+ *
+ * The range is recorded as the fewest naturally aligned blocks; either all
+ * of it is preserved or, on failure, none of it. The next kernel keeps it
+ * reserved; its owner takes it back with kho_restore_phys().
+ *
+ * Return: 0 on success; -EINVAL for an unaligned or empty range, or one in
+ * scratch memory; -EEXIST if part of it is already preserved; -EBUSY once
+ * the handover is finalized; -EOPNOTSUPP without kho=on; -ENOMEM.
+ */
+int kho_preserve_phys(phys_addr_t phys, size_t size)
+{
+	unsigned long pfn, nr;
+	int err;
+
+	err = kho_range_pfns(phys, size, &pfn, &nr) ?:
+	      kho_check_preservable(phys, size);
+	return err ?: kho_track_preserve_range(&kho_out.track, pfn, nr);
+}
+EXPORT_SYMBOL_GPL(kho_preserve_phys);
+
+/**
+ * kho_unpreserve_phys - undo kho_preserve_phys()
+ * @phys: physical address, as passed to kho_preserve_phys()
+ * @size: size in bytes, as passed to kho_preserve_phys()
+ *
+ * Return: 0 on success; -ENOENT, changing nothing, if the range was not
+ * preserved as a whole; -EBUSY once the handover is finalized; -EINVAL;
+ * -EOPNOTSUPP without kho=on.
+ */
+int kho_unpreserve_phys(phys_addr_t phys, size_t size)
+{
+	unsigned long pfn, nr;
+	int err;
+
+	if (!kho_enable)
+		return -EOPNOTSUPP;
+	err = kho_range_pfns(phys, size, &pfn, &nr);
+	return err ?: kho_track_unpreserve_range(&kho_out.track, pfn, nr);
+}
+EXPORT_SYMBOL_GPL(kho_unpreserve_phys);
+
+static bool kho_subtree_name_ok(const char *name)
+{
+	size_t len = strnlen(name, KHO_SUBTREE_NAME_MAX + 1);
+	size_t i;
+
+	if (!len || len > KHO_SUBTREE_NAME_MAX)
+		return false;
+	/* The characters of a device tree node name, no unit address. */
+	for (i = 0; i < len; i++)
+		if (!isalnum(name[i]) && !strchr(",._+-", name[i]))
+			return false;
+	return true;
+}
+
+static int kho_fdt_errno(int fdt_err)
+{
+	return fdt_err == -FDT_ERR_NOSPACE ? -ENOSPC : -EINVAL;
+}
+
+/**
+ * kho_add_subtree - publish a subtree in the handover FDT
+ * @ser: the notifier data of %KEXEC_KHO_FINALIZE
+ * @name: node name, unique, of the characters a device tree node name may
+ *	have
+ * @fdt: the subtree: a complete FDT blob in preserved memory
+ *
+ * Adds node @name, whose property "fdt" holds the physical address of @fdt,
+ * to the root of the handover FDT. The next kernel finds the address again
+ * with kho_retrieve_subtree(). The pages of @fdt must be preserved first
+ * (kho_preserve_folio() or kho_preserve_phys()); only call this from a
+ * FINALIZE notifier.
+ *
+ * Return: 0 on success; -EINVAL outside FINALIZE, for a bad name or blob,
+ * or a blob in memory that is not preserved; -EEXIST for a name already
+ * used; -ENOSPC when the root FDT is full; -ENOMEM.
+ */
+int kho_add_subtree(struct kho_serialization *ser, const char *name, void *fdt)
+{
+	phys_addr_t phys = virt_to_phys(fdt), p;
+	struct kho_subtree *sub;
+	u64 addr = phys;
+	int err;
+
+	if (ser != &kho_out.ser || !ser->fdt)
+		return -EINVAL;
+	lockdep_assert_held(&kho_out.lock);
+
+	if (!name || !kho_subtree_name_ok(name) || fdt_check_header(fdt))
+		return -EINVAL;
+	for (p = round_down(phys, PAGE_SIZE); p < phys + fdt_totalsize(fdt);
+	     p += PAGE_SIZE)
+		if (!kho_track_is_preserved(&kho_out.track, PHYS_PFN(p)))
+			return -EINVAL;
+	list_for_each_entry(sub, &ser->subtrees, list)
+		if (!strcmp(sub->name, name))
+			return -EEXIST;
+
+	sub = kzalloc(sizeof(*sub), GFP_KERNEL);
+	if (!sub)
+		return -ENOMEM;
+	sub->name = kstrdup(name, GFP_KERNEL);
+	if (!sub->name) {
+		kfree(sub);
+		return -ENOMEM;
+	}
+	sub->fdt = fdt;
+
+	err = fdt_begin_node(ser->fdt, name) ?:
+	      fdt_property(ser->fdt, PROP_SUB_FDT, &addr, sizeof(addr)) ?:
+	      fdt_end_node(ser->fdt);
+	if (err) {
+		kfree(sub->name);
+		kfree(sub);
+		return kho_fdt_errno(err);
+	}
+	list_add_tail(&sub->list, &ser->subtrees);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kho_add_subtree);
+
+static void kho_free_subtrees(void)
+{
+	struct kho_subtree *sub, *tmp;
+
+	list_for_each_entry_safe(sub, tmp, &kho_out.ser.subtrees, list) {
+		list_del(&sub->list);
+		kfree(sub->name);
+		kfree(sub);
+	}
+}
+
+static int kho_finalize(void)
+{
+	void *fdt = page_address(kho_out.fdt_page);
+	unsigned long fdt_pfn = page_to_pfn(kho_out.fdt_page);
+	phys_addr_t first;
+	u64 *mem_map;
+	int err;
+
+	lockdep_assert_held(&kho_out.lock);
+
+	err = fdt_create(fdt, PAGE_SIZE) ?:
+	      fdt_finish_reservemap(fdt) ?:
+	      fdt_begin_node(fdt, "") ?:
+	      fdt_property_string(fdt, "compatible", KHO_FDT_COMPATIBLE) ?:
+	      /* Reserved now: properties come before the subtree nodes. */
+	      fdt_property_placeholder(fdt, PROP_PRESERVED_MEMORY_MAP,
+				       sizeof(*mem_map), (void **)&mem_map);
+	if (err)
+		return kho_fdt_errno(err);
+
+	err = kho_track_preserve(&kho_out.track, fdt_pfn, 0);
+	if (err)
+		return err;
+
+	kho_out.ser.fdt = fdt;
+	err = blocking_notifier_call_chain_robust(&kho_out.chain,
+						  KEXEC_KHO_FINALIZE,
+						  KEXEC_KHO_ABORT,
+						  &kho_out.ser);
+	kho_out.ser.fdt = NULL;
+	err = notifier_to_errno(err);
+	if (err)
+		goto unpreserve;
+
+	err = kho_track_freeze(&kho_out.track, &first);
+	if (err)
+		goto abort;
+	*mem_map = first;
+
+	err = fdt_end_node(fdt) ?: fdt_finish(fdt);
+	if (err) {
+		err = kho_fdt_errno(err);
+		kho_track_thaw(&kho_out.track);
+		goto abort;
+	}
+	return 0;
+
+abort:
+	blocking_notifier_call_chain(&kho_out.chain, KEXEC_KHO_ABORT,
+				     &kho_out.ser);
+unpreserve:
+	WARN_ON_ONCE(kho_track_unpreserve(&kho_out.track, fdt_pfn, 0));
+	kho_free_subtrees();
+	return err;
+}
+
+static void kho_debugfs_show_out(void)
+{
+	struct kho_subtree *sub;
+	int err;
+
+	err = kho_debugfs_out_add("fdt", page_address(kho_out.fdt_page));
+	list_for_each_entry(sub, &kho_out.ser.subtrees, list)
+		err = err ?: kho_debugfs_out_add(sub->name, sub->fdt);
+	if (err)
+		pr_warn("cannot show the handover in debugfs: %d\n", err);
+}
+
+static int kho_abort(void)
+{
+	int err;
+
+	lockdep_assert_held(&kho_out.lock);
+
+	kho_track_thaw(&kho_out.track);
+	err = blocking_notifier_call_chain(&kho_out.chain, KEXEC_KHO_ABORT,
+					   &kho_out.ser);
+	err = notifier_to_errno(err);
+	if (err)
+		pr_warn("a KHO user failed to abort: %d\n", err);
+	WARN_ON_ONCE(kho_track_unpreserve(&kho_out.track,
+					  page_to_pfn(kho_out.fdt_page), 0));
+	kho_free_subtrees();
+	return 0;
+}
+
+/**
+ * kho_set_finalized - finalize or abort the handover
+ * @finalize: true to finalize, false to abort
+ *
+ * Finalizing runs every FINALIZE notifier, writes the root FDT and freezes
+ * preservation: from then on, preserving or unpreserving memory fails with
+ * -EBUSY. Aborting undoes all of that.
+ *
+ * Return: 0 on success; -EEXIST if already finalized, -ENOENT if there is
+ * nothing to abort; -EOPNOTSUPP without kho=on; or the error that stopped
+ * finalization, which then changed nothing.
+ */
+int kho_set_finalized(bool finalize)
+{
+	int err;
+
+	if (!kho_enable || !kho_out.fdt_page)
+		return -EOPNOTSUPP;
+
+	mutex_lock(&kho_out.lock);
+	if (finalize == kho_out.finalized) {
+		err = finalize ? -EEXIST : -ENOENT;
+	} else if (finalize) {
+		err = kho_finalize();
+		if (err)
+			pr_err("finalization failed: %d\n", err);
+		else
+			kho_debugfs_show_out();
+	} else {
+		/* The subtrees are freed by their owners on abort. */
+		kho_debugfs_out_clear();
+		err = kho_abort();
+	}
+	if (!err)
+		kho_out.finalized = finalize;
+	mutex_unlock(&kho_out.lock);
+	return err;
+}
+
+/**
+ * kho_is_finalized - has the handover been finalized?
+ *
+ * Return: true between a successful kho_set_finalized(true) and the abort.
+ */
+bool kho_is_finalized(void)
+{
+	bool ret;
+
+	mutex_lock(&kho_out.lock);
+	ret = kho_out.finalized;
+	mutex_unlock(&kho_out.lock);
+	return ret;
+}
+
+static void __init kho_release_scratch_cma(void)
+{
+	unsigned int i;
+
+	/*
+	 * Scratch memory goes to the page allocator as CMA pageblocks: only
+	 * movable allocations, which never need preserving, use it.
+	 */
+	for (i = 0; i < kho_scratch_cnt; i++) {
+		unsigned long pfn = PHYS_PFN(kho_scratch[i].addr);
+		unsigned long end = pfn + PHYS_PFN(kho_scratch[i].size);
+
+		for (; pfn < end; pfn += pageblock_nr_pages)
+			init_cma_reserved_pageblock(pfn_to_page(pfn));
+	}
+}
+
+static int __init kho_init(void)
+{
+	/* Keep the incoming root FDT, for kho_retrieve_subtree(). */
+	if (kho_in.fdt_phys && !kho_restore_folio(kho_in.fdt_phys))
+		pr_warn("cannot restore the incoming FDT page\n");
+
+	if (kho_enable) {
+		kho_out.fdt_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!kho_out.fdt_page) {
+			pr_err("cannot allocate the handover FDT: disabled\n");
+			kho_enable = false;
+		}
+		/* After a handover, kho_memory_init() released them already. */
+		if (!kho_in.scratch_phys)
+			kho_release_scratch_cma();
+	}
+	kho_debugfs_init();
+	return 0;
+}
+subsys_initcall(kho_init);
