@@ -17,6 +17,10 @@ mapfile -t commits < <(git -C "$KTREE" rev-list --reverse base..HEAD)
 restore() { git -C "$KTREE" checkout -q "$branch"; }
 trap restore EXIT
 
+# Every patch is built with the config fragments of the whole series.
+export CONFIG_REV
+CONFIG_REV=$(git -C "$KTREE" rev-parse HEAD)
+
 start=$(date +%s)
 i=0
 for c in "${commits[@]}"; do

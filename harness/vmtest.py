@@ -3,9 +3,13 @@
 """Boot build/bzImage in QEMU, run the tests across real kexecs, report TAP.
 
 The tests are data: harness/vmtest.d/*.vmt (or VMTEST_MANIFESTS) list them
-as "<stage> <name> <command>" lines, and "build selftest <dir>" lines name
+as "<stage> <name> <command>" lines; "build selftest <dir>" lines name
 kselftest directories of the kernel tree to build and install under
-/tests/<dir>. The guest side is harness/guest/init.
+/tests/<dir>; "append <args>" lines add kernel arguments, and
+"kexec-append <args>" ones arguments of the kexec'd kernels only; "cycles <n>"
+lines say how many kexecs a suite's plan needs (the run does the most any
+suite asks for, unless VMTEST_CYCLES says otherwise). The guest side is
+harness/guest/init.
 
 The run fails on any test that fails or never reports, on any kernel splat
 in the serial log (BUG, WARNING, KASAN, lockdep, ...), on a guest that
@@ -63,6 +67,9 @@ class Manifest:
     def __init__(self, paths):
         self.tests = []         # (stage, name, command)
         self.selftests = []     # kselftest dirs to build
+        self.append = []        # kernel arguments
+        self.kexec_append = []  # kernel arguments after a kexec
+        self.cycles = 1         # kexecs the suites need
         for path in paths:
             with open(path) as f:
                 for n, line in enumerate(f, 1):
@@ -71,6 +78,17 @@ class Manifest:
                         continue
                     where = '%s:%d' % (os.path.relpath(path, TOP), n)
                     words = line.split(None, 2)
+                    if words[0] == 'append' and len(words) > 1:
+                        self.append += line.split()[1:]
+                        continue
+                    if words[0] == 'kexec-append' and len(words) > 1:
+                        self.kexec_append += line.split()[1:]
+                        continue
+                    if words[0] == 'cycles':
+                        if len(words) != 2 or not words[1].isdigit():
+                            sys.exit('%s: expected "cycles <n>"' % where)
+                        self.cycles = max(self.cycles, int(words[1]))
+                        continue
                     if words[0] == 'build':
                         w = line.split()
                         if len(w) != 3 or w[1] != 'selftest':
@@ -155,6 +173,8 @@ def build_initramfs(manifest, root, cpio):
     with open(os.path.join(root, 'vmtest', 'tests'), 'w') as f:
         for stage, name, cmd in manifest.tests:
             f.write('%s\t%s\t%s\n' % (stage, name, cmd))
+    with open(os.path.join(root, 'vmtest', 'kexec-append'), 'w') as f:
+        f.write(' '.join(manifest.kexec_append) + '\n')
     files = subprocess.run(['find', '.'], cwd=root, check=True,
                            stdout=subprocess.PIPE).stdout
     with open(cpio, 'wb') as f:
@@ -162,13 +182,13 @@ def build_initramfs(manifest, root, cpio):
                        cwd=root, input=files, stdout=f, check=True)
 
 
-def qemu_cmd(cpio, cycles):
+def qemu_cmd(cpio, cycles, extra):
     accel = os.environ.get('VMTEST_ACCEL', 'tcg')
     append = ' '.join([
         'console=ttyS0,115200', 'panic=-1', 'oops=panic', 'intel_iommu=on',
         'vmtest.boot=0', 'vmtest.cycles=%d' % cycles,
-        'vmtest.marker=%s' % secrets.token_hex(8),
-        os.environ.get('VMTEST_APPEND', '')]).strip()
+        'vmtest.marker=%s' % secrets.token_hex(8)] + extra +
+        [os.environ.get('VMTEST_APPEND', '')]).strip()
     return ['qemu-system-x86_64',
             '-machine', 'q35,accel=%s' % accel,
             '-cpu', 'host' if accel == 'kvm' else 'qemu64,+pdpe1gb',
@@ -328,7 +348,8 @@ def manifests():
 
 
 def main():
-    cycles = int(os.environ.get('VMTEST_CYCLES', '1'))
+    man = Manifest(manifests())
+    cycles = int(os.environ.get('VMTEST_CYCLES', man.cycles))
     demo = os.environ.get('VMTEST_DEMO') == '1'
     timeout = int(os.environ.get('VMTEST_TIMEOUT', 240 + 240 * cycles))
     silence = int(os.environ.get('VMTEST_SILENCE', 180))
@@ -337,7 +358,6 @@ def main():
     if not os.path.exists(os.path.join(BUILD, 'bzImage')):
         sys.exit('vmtest: no build/bzImage: run "make kernel" first')
 
-    man = Manifest(manifests())
     expected = man.expected(cycles)
     root = os.path.join(BUILD, 'vmtest', 'root')
     cpio = os.path.join(BUILD, 'vmtest', 'initramfs.cpio')
@@ -345,7 +365,7 @@ def main():
         log('==> building the tests and the initramfs (busybox, %d tests, '
             'the kernel to kexec into)' % len(man.tests))
     build_initramfs(man, root, cpio)
-    cmd = qemu_cmd(cpio, cycles)
+    cmd = qemu_cmd(cpio, cycles, man.append)
     serial_log = os.path.join(logs, 'vmtest-serial.log')
     log('==> booting QEMU (%s, %s kexec cycle%s, timeout %d s); serial log: %s' %
         (os.environ.get('VMTEST_ACCEL', 'tcg'), cycles, '' if cycles == 1 else 's',

@@ -17,6 +17,7 @@
 #define pr_fmt(fmt) "KHO: " fmt
 
 #include <linux/ctype.h>
+#include <linux/kexec.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/list.h>
@@ -32,6 +33,7 @@
 /* KHO is tied to mm initialisation: it needs some mm internals. */
 #include "../mm/internal.h"
 #include "kexec_handover_internal.h"
+#include "kexec_internal.h"
 
 #define KHO_FDT_COMPATIBLE		"kho-v1"
 #define PROP_PRESERVED_MEMORY_MAP	"preserved-memory-map"
@@ -575,9 +577,13 @@ static unsigned int kho_range_order(unsigned long pfn, unsigned long end)
  * and may free with __free_page(). Either the whole range is restored or
  * nothing is.
  *
- * Return: 0 on success; -ENOENT if the range was not preserved as a whole
- * by kho_preserve_phys(), or was already restored; -EINVAL for an
- * unaligned or empty range.
+ * The handover records blocks, not ranges: the range is accepted if it
+ * splits into the same preserved blocks as kho_preserve_phys() made, which
+ * is true of the range it was given and of any sub-range that happens to
+ * start and end on the same block boundaries.
+ *
+ * Return: 0 on success; -ENOENT if those blocks were not all preserved,
+ * or were already restored; -EINVAL for an unaligned or empty range.
  */
 int kho_restore_phys(phys_addr_t phys, size_t size)
 {
@@ -812,9 +818,12 @@ EXPORT_SYMBOL_GPL(kho_preserve_phys);
  * @phys: physical address, as passed to kho_preserve_phys()
  * @size: size in bytes, as passed to kho_preserve_phys()
  *
- * Return: 0 on success; -ENOENT, changing nothing, if the range was not
- * preserved as a whole; -EBUSY once the handover is finalized; -EINVAL;
- * -EOPNOTSUPP without kho=on.
+ * As with kho_restore_phys(), the range must split into blocks that are
+ * all preserved.
+ *
+ * Return: 0 on success; -ENOENT, changing nothing, if they are not;
+ * -EBUSY once the handover is finalized; -EINVAL; -EOPNOTSUPP without
+ * kho=on.
  */
 int kho_unpreserve_phys(phys_addr_t phys, size_t size)
 {
@@ -975,6 +984,82 @@ unpreserve:
 	return err;
 }
 
+#if IS_ENABLED(CONFIG_TEST_KEXEC_HANDOVER)
+/*
+ * Damage done to the finalized handover by kho_test_corrupt(), undone by
+ * the abort so that the chunk list can be freed.
+ */
+static struct {
+	u64 *where;
+	u64 old;
+} kho_damage;
+
+static void kho_damage_do(u64 *where, u64 val)
+{
+	kho_damage.where = where;
+	kho_damage.old = *where;
+	*where = val;
+}
+
+static void kho_damage_undo(void)
+{
+	if (kho_damage.where)
+		*kho_damage.where = kho_damage.old;
+	kho_damage.where = NULL;
+}
+
+/**
+ * kho_test_corrupt - damage the finalized handover, for lib/test_kho.c
+ * @how: "compatible" or "truncated" to damage the root FDT; "chunk-loop",
+ *	"chunk-outside" or "bitmap-scratch" to damage the chunk list
+ *
+ * Lets the KHO test check, across a real kexec, that the next kernel
+ * rejects a corrupt handover with one error and boots normally. Aborting
+ * the handover repairs it.
+ *
+ * Return: 0 on success; -ENOENT if not finalized or there is no chunk to
+ * damage; -EBUSY if already damaged; -EINVAL for an unknown @how.
+ */
+int kho_test_corrupt(const char *how)
+{
+	struct khoser_mem_chunk *chunk;
+	void *fdt;
+	int err = 0;
+
+	mutex_lock(&kho_out.lock);
+	chunk = kho_out.track.chunks;
+	fdt = kho_out.fdt_page ? page_address(kho_out.fdt_page) : NULL;
+	if (!kho_out.finalized) {
+		err = -ENOENT;
+	} else if (kho_damage.where) {
+		err = -EBUSY;
+	} else if (!strcmp(how, "compatible")) {
+		if (fdt_setprop_inplace(fdt, 0, "compatible", "kho-v0", 7))
+			err = -EINVAL;
+	} else if (!strcmp(how, "truncated")) {
+		fdt_set_totalsize(fdt, 2 * PAGE_SIZE);
+	} else if (strcmp(how, "chunk-loop") && strcmp(how, "chunk-outside") &&
+		   strcmp(how, "bitmap-scratch")) {
+		err = -EINVAL;
+	} else if (!chunk || !chunk->hdr.num_elms) {
+		err = -ENOENT;
+	} else if (!strcmp(how, "chunk-loop")) {
+		kho_damage_do(&chunk->hdr.next, virt_to_phys(chunk));
+	} else if (!strcmp(how, "chunk-outside")) {
+		kho_damage_do(&chunk->hdr.next, PFN_PHYS(max_pfn) + SZ_1G);
+	} else {
+		kho_damage_do(&chunk->bitmaps[0].bitmap, kho_scratch[0].addr);
+	}
+	if (!err)
+		pr_warn("test: damaged the handover: %s\n", how);
+	mutex_unlock(&kho_out.lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(kho_test_corrupt);
+#else
+static inline void kho_damage_undo(void) { }
+#endif
+
 static void kho_debugfs_show_out(void)
 {
 	struct kho_subtree *sub;
@@ -993,6 +1078,7 @@ static int kho_abort(void)
 
 	lockdep_assert_held(&kho_out.lock);
 
+	kho_damage_undo();
 	kho_track_thaw(&kho_out.track);
 	err = blocking_notifier_call_chain(&kho_out.chain, KEXEC_KHO_ABORT,
 					   &kho_out.ser);
@@ -1005,16 +1091,35 @@ static int kho_abort(void)
 	return 0;
 }
 
+/*
+ * The loaded kexec image and the handover must agree: an image loaded
+ * before finalization does not carry the handover, and one that carries
+ * it must not lose it to an abort. Either way, unload the image first.
+ */
+static int kho_check_loaded_image(bool finalize)
+{
+	int err = 0;
+
+	if (!kexec_trylock())
+		return -EBUSY;
+	if (kexec_image && (finalize || kexec_image->kho.fdt))
+		err = -EBUSY;
+	kexec_unlock();
+	return err;
+}
+
 /**
  * kho_set_finalized - finalize or abort the handover
  * @finalize: true to finalize, false to abort
  *
  * Finalizing runs every FINALIZE notifier, writes the root FDT and freezes
  * preservation: from then on, preserving or unpreserving memory fails with
- * -EBUSY. Aborting undoes all of that.
+ * -EBUSY, and kexec_file_load() images carry the handover. Aborting undoes
+ * all of that.
  *
  * Return: 0 on success; -EEXIST if already finalized, -ENOENT if there is
- * nothing to abort; -EOPNOTSUPP without kho=on; or the error that stopped
+ * nothing to abort; -EBUSY while a kexec image is loaded (unload it
+ * first); -EOPNOTSUPP without kho=on; or the error that stopped
  * finalization, which then changed nothing.
  */
 int kho_set_finalized(bool finalize)
@@ -1027,6 +1132,8 @@ int kho_set_finalized(bool finalize)
 	mutex_lock(&kho_out.lock);
 	if (finalize == kho_out.finalized) {
 		err = finalize ? -EEXIST : -ENOENT;
+	} else if (kho_check_loaded_image(finalize)) {
+		err = -EBUSY;
 	} else if (finalize) {
 		err = kho_finalize();
 		if (err)
@@ -1057,6 +1164,48 @@ bool kho_is_finalized(void)
 	ret = kho_out.finalized;
 	mutex_unlock(&kho_out.lock);
 	return ret;
+}
+
+/**
+ * kho_fill_kimage - attach the handover to a kexec_file image
+ * @image: the image being loaded, with the kexec lock held
+ *
+ * An image loaded for a normal kexec while the handover is finalized
+ * carries it: the address of the root FDT and, in a segment of its own,
+ * the array of scratch areas. All segments of such an image are placed in
+ * scratch memory. Crash kernels never carry a handover.
+ *
+ * Return: 0 on success, error code on failure.
+ */
+int kho_fill_kimage(struct kimage *image)
+{
+	struct kexec_buf buf = {
+		.image = image,
+		.buffer = kho_scratch,
+		.bufsz = kho_scratch_cnt * sizeof(*kho_scratch),
+		.memsz = kho_scratch_cnt * sizeof(*kho_scratch),
+		.mem = KEXEC_BUF_MEM_UNKNOWN,
+		.buf_align = PAGE_SIZE,
+		.buf_max = ULONG_MAX,
+		.top_down = true,
+	};
+	int err = 0;
+
+	if (!kho_enable || image->type == KEXEC_TYPE_CRASH)
+		return 0;
+
+	mutex_lock(&kho_out.lock);
+	if (kho_out.finalized) {
+		/* Set first: kexec_add_buffer() then places it in scratch. */
+		image->kho.fdt = page_to_phys(kho_out.fdt_page);
+		err = kexec_add_buffer(&buf);
+		if (err)
+			image->kho.fdt = 0;
+		else
+			image->kho.scratch = &image->segment[image->nr_segments - 1];
+	}
+	mutex_unlock(&kho_out.lock);
+	return err;
 }
 
 static void __init kho_release_scratch_cma(void)

@@ -12,12 +12,24 @@
 #include <linux/types.h>
 #include <linux/xarray.h>
 
+struct kimage;
+
 /* The handover state machine, for debugfs and kexec_file. */
 int kho_set_finalized(bool finalize);
 bool kho_is_finalized(void);
 const void *kho_in_fdt(void);
 int kho_in_block_order(phys_addr_t phys);
 const struct kho_scratch *kho_scratch_areas(unsigned int *cnt);
+
+/* kexec_file */
+#ifdef CONFIG_KEXEC_HANDOVER
+int kho_fill_kimage(struct kimage *image);
+#else
+static inline int kho_fill_kimage(struct kimage *image)
+{
+	return 0;
+}
+#endif
 
 /* debugfs */
 void kho_debugfs_init(void);
@@ -69,6 +81,10 @@ int kho_track_unpreserve_range(struct kho_mem_track *track,
 bool kho_track_is_preserved(struct kho_mem_track *track, unsigned long pfn);
 int kho_track_freeze(struct kho_mem_track *track, phys_addr_t *first);
 void kho_track_thaw(struct kho_mem_track *track);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+void *kho_track_zalloc(size_t size);
+#endif
 
 struct kho_track_stats {
 	unsigned long blocks;	/* preserved blocks, all orders */

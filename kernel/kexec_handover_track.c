@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <kunit/static_stub.h>
+#include <kunit/visibility.h>
 
 #include "kexec_handover_internal.h"
 
@@ -41,7 +42,7 @@ static_assert(sizeof(struct khoser_mem_chunk) == PAGE_SIZE);
  * The tracker's only allocations, redirected by the KUnit tests to inject
  * failures.
  */
-static void *kho_track_zalloc(size_t size)
+VISIBLE_IF_KUNIT void *kho_track_zalloc(size_t size)
 {
 	KUNIT_STATIC_STUB_REDIRECT(kho_track_zalloc, size);
 	return kzalloc(size, GFP_KERNEL);
@@ -165,8 +166,14 @@ static int __preserve(struct kho_mem_track *track, unsigned long pfn,
 
 	bits = xa_load_or_alloc(&physxa->bits, idx / KHO_BITMAP_BITS,
 				sizeof(*bits));
-	if (IS_ERR(bits))
+	if (IS_ERR(bits)) {
+		/* Keep no order without bitmaps. */
+		if (xa_empty(&physxa->bits)) {
+			xa_erase(&track->orders, order);
+			kfree(physxa);
+		}
 		return PTR_ERR(bits);
+	}
 
 	__set_bit(idx % KHO_BITMAP_BITS, bits->preserve);
 	return 0;

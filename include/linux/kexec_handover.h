@@ -54,6 +54,10 @@ int register_kho_notifier(struct notifier_block *nb);
 int unregister_kho_notifier(struct notifier_block *nb);
 
 void kho_memory_init(void);
+#if IS_ENABLED(CONFIG_TEST_KEXEC_HANDOVER)
+/* Only for lib/test_kho.c */
+int kho_test_corrupt(const char *how);
+#endif
 int kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 		 phys_addr_t scratch_phys, u64 scratch_len);
 #else
