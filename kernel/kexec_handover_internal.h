@@ -142,6 +142,7 @@ struct kho_chunk_walk {
 	const char *error;	/* what is wrong, for one error message */
 	phys_addr_t error_phys;	/* where */
 	unsigned long chunks, bitmaps, blocks;
+	unsigned long runs;	/* calls kho_chunks_apply() will make */
 	phys_addr_t bytes;	/* total preserved */
 };
 

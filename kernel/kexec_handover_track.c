@@ -619,6 +619,7 @@ static bool check_bitmap(struct kho_chunk_walk *walk, unsigned int order,
 			return walk_fail(walk, "preserved memory outside usable memory",
 					 phys);
 		walk->blocks += end - start;
+		walk->runs++;
 		walk->bytes += size;
 	}
 	walk->bitmaps++;
@@ -646,6 +647,7 @@ int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk)
 	walk->chunks = 0;
 	walk->bitmaps = 0;
 	walk->blocks = 0;
+	walk->runs = 0;
 	walk->bytes = 0;
 
 	if (!chunk_list_ends(walk, first))

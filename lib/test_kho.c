@@ -15,6 +15,9 @@
  *	report		what was verified at boot
  *	corrupt		write a kind of damage to do to the finalized
  *			handover, to test the next kernel's checks
+ *	bench		write "ORDER MIB" to preserve that much memory in
+ *			blocks of that order, for measurements; read what
+ *			was preserved and how long it took
  */
 
 #define pr_fmt(fmt) "kho_test: " fmt
@@ -30,6 +33,7 @@
 #include <linux/notifier.h>
 #include <linux/prandom.h>
 #include <linux/random.h>
+#include <linux/sched/clock.h>
 #include <linux/seq_buf.h>
 #include <linux/slab.h>
 
@@ -56,6 +60,30 @@ struct kho_test_folio {
 	u32 crc;
 	u32 generation;
 };
+
+/*
+ * The bench: many blocks of one order, their addresses in lists that are
+ * themselves preserved, so the next kernel can restore every block and
+ * time it. Orders above the page allocator's come from
+ * alloc_contig_pages() and are preserved as ranges.
+ */
+#define KHO_BENCH_LIST_ORDER	MAX_PAGE_ORDER
+#define KHO_BENCH_PER_LIST	((PAGE_SIZE << KHO_BENCH_LIST_ORDER) / sizeof(u64))
+#define KHO_BENCH_MAX_LISTS	64
+
+struct kho_test_bench_hdr {
+	__u32 order;
+	__u32 nr_lists;
+	__u64 nr;
+};
+
+static struct {
+	unsigned int order;
+	unsigned long nr;
+	struct folio *lists[KHO_BENCH_MAX_LISTS];
+	unsigned int nr_lists;
+	u64 alloc_ns, preserve_ns;
+} bench;
 
 static struct {
 	struct list_head folios;	/* preserved for the next kernel */
@@ -194,6 +222,68 @@ static void kho_test_restore_range(const struct kho_test_item *it)
 			"a restored range cannot be restored again: %d", err);
 }
 
+static void kho_test_restore_bench(const void *fdt)
+{
+	const struct kho_test_bench_hdr *hdr;
+	unsigned long i, restored = 0, nr;
+	struct folio *lists[KHO_BENCH_MAX_LISTS];
+	const u64 *list_phys;
+	int len, lens, l;
+	u64 t0, ns;
+
+	hdr = fdt_getprop(fdt, 0, "bench", &len);
+	list_phys = fdt_getprop(fdt, 0, "bench-lists", &lens);
+	if (!hdr)
+		return;
+	if (len != sizeof(*hdr) || !list_phys || hdr->nr_lists > KHO_BENCH_MAX_LISTS ||
+	    lens != hdr->nr_lists * sizeof(u64) ||
+	    hdr->nr > (u64)hdr->nr_lists * KHO_BENCH_PER_LIST) {
+		kho_test_result(false, "bench state is valid");
+		return;
+	}
+	nr = hdr->nr;
+	for (l = 0; l < hdr->nr_lists; l++) {
+		lists[l] = kho_restore_folio(list_phys[l]);
+		if (!lists[l] || folio_order(lists[l]) != KHO_BENCH_LIST_ORDER) {
+			kho_test_result(false, "bench list %d restored", l);
+			return;
+		}
+	}
+
+	t0 = local_clock();
+	for (i = 0; i < nr; i++) {
+		u64 phys = ((u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]))
+			   [i % KHO_BENCH_PER_LIST];
+
+		if (hdr->order <= MAX_PAGE_ORDER)
+			restored += !!kho_restore_folio(phys);
+		else
+			restored += !kho_restore_phys(phys, PAGE_SIZE << hdr->order);
+	}
+	ns = local_clock() - t0;
+	seq_buf_printf(&kt.report, "# bench: restored %lu of %lu blocks of order %u (%llu MiB) in %llu us\n",
+		       restored, nr, hdr->order, ((u64)nr << (hdr->order + PAGE_SHIFT)) >> 20,
+		       div_u64(ns, NSEC_PER_USEC));
+	kho_test_result(restored == nr, "bench: every block restored");
+
+	/* Give it all back. */
+	for (i = 0; i < nr; i++) {
+		u64 phys = ((u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]))
+			   [i % KHO_BENCH_PER_LIST];
+		unsigned long p;
+
+		if (hdr->order <= MAX_PAGE_ORDER) {
+			folio_put(pfn_folio(PHYS_PFN(phys)));
+			continue;
+		}
+		for (p = 0; p < (1UL << hdr->order); p++)
+			__free_page(pfn_to_page(PHYS_PFN(phys) + p));
+		cond_resched();
+	}
+	for (l = 0; l < hdr->nr_lists; l++)
+		folio_put(lists[l]);
+}
+
 static void kho_test_restore(void)
 {
 	const struct kho_test_item *items;
@@ -236,6 +326,8 @@ static void kho_test_restore(void)
 		kho_test_restore_range(items);
 	else
 		kho_test_result(false, "subtree lists the range");
+
+	kho_test_restore_bench(fdt);
 
 	/* Something that was not preserved cannot be restored. */
 	kho_test_result(!kho_restore_folio(phys),
@@ -327,6 +419,21 @@ static int kho_test_build_fdt(void *fdt, size_t size)
 	      fdt_property(fdt, "generation", &kt.generation,
 			   sizeof(kt.generation)) ?:
 	      fdt_property(fdt, "folios", items, n * sizeof(*items));
+	if (!err && bench.nr) {
+		struct kho_test_bench_hdr hdr = {
+			.order = bench.order,
+			.nr_lists = bench.nr_lists,
+			.nr = bench.nr,
+		};
+		u64 lists[KHO_BENCH_MAX_LISTS];
+		unsigned int l;
+
+		for (l = 0; l < bench.nr_lists; l++)
+			lists[l] = PFN_PHYS(folio_pfn(bench.lists[l]));
+		err = fdt_property(fdt, "bench", &hdr, sizeof(hdr)) ?:
+		      fdt_property(fdt, "bench-lists", lists,
+				   bench.nr_lists * sizeof(u64));
+	}
 	if (!err) {
 		it = &items[0];
 		memset(it, 0, sizeof(*it));
@@ -407,6 +514,135 @@ static const struct file_operations corrupt_fops = {
 	.write = corrupt_write,
 };
 
+static phys_addr_t kho_bench_alloc(unsigned int order)
+{
+	struct folio *folio;
+	struct page *page;
+
+	if (order <= MAX_PAGE_ORDER) {
+		folio = folio_alloc(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, order);
+		return folio ? PFN_PHYS(folio_pfn(folio)) : 0;
+	}
+	page = alloc_contig_pages(1UL << order, GFP_KERNEL | __GFP_NOWARN,
+				  numa_node_id(), NULL);
+	return page ? page_to_phys(page) : 0;
+}
+
+static int kho_bench_preserve(phys_addr_t phys, unsigned int order)
+{
+	if (order <= MAX_PAGE_ORDER)
+		return kho_preserve_folio(pfn_folio(PHYS_PFN(phys)));
+	return kho_preserve_phys(phys, PAGE_SIZE << order);
+}
+
+static u64 *kho_bench_slot(unsigned long i)
+{
+	return (u64 *)folio_address(bench.lists[i / KHO_BENCH_PER_LIST]) +
+	       i % KHO_BENCH_PER_LIST;
+}
+
+/*
+ * Allocates @mib MiB in blocks of @order, or as much as can be had, and
+ * preserves it; the memory is never freed in this kernel. A block that
+ * lands in scratch memory (possible for alloc_contig_pages()) cannot be
+ * preserved and is left out.
+ */
+static int kho_bench_run(unsigned int order, unsigned long mib)
+{
+	unsigned long want = mib << (20 - PAGE_SHIFT - order), i, n = 0;
+	u64 t0;
+	int err = 0;
+
+	bench.nr_lists = min_t(unsigned long, DIV_ROUND_UP(want, KHO_BENCH_PER_LIST),
+			       KHO_BENCH_MAX_LISTS);
+	for (i = 0; i < bench.nr_lists; i++) {
+		bench.lists[i] = folio_alloc(GFP_KERNEL, KHO_BENCH_LIST_ORDER);
+		if (!bench.lists[i])
+			return -ENOMEM;
+		err = kho_preserve_folio(bench.lists[i]);
+		if (err)
+			return err;
+	}
+	want = min(want, bench.nr_lists * KHO_BENCH_PER_LIST);
+
+	t0 = local_clock();
+	for (i = 0; i < want; i++) {
+		phys_addr_t phys = kho_bench_alloc(order);
+
+		if (!phys)
+			break;
+		*kho_bench_slot(i) = phys;
+		cond_resched();
+	}
+	bench.alloc_ns = local_clock() - t0;
+	want = i;
+
+	t0 = local_clock();
+	for (i = 0; i < want; i++) {
+		u64 phys = *kho_bench_slot(i);
+
+		err = kho_bench_preserve(phys, order);
+		if (err == -EINVAL)
+			continue;
+		if (err)
+			break;
+		*kho_bench_slot(n++) = phys;
+	}
+	bench.preserve_ns = local_clock() - t0;
+	bench.order = order;
+	bench.nr = n;
+	pr_info("bench: preserved %lu blocks of order %u (%llu MiB) in %llu us\n",
+		n, order, ((u64)n << (order + PAGE_SHIFT)) >> 20,
+		div_u64(bench.preserve_ns, NSEC_PER_USEC));
+	return err == -EINVAL ? 0 : err;
+}
+
+static ssize_t bench_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	unsigned int order;
+	unsigned long mib;
+	char buf[32];
+	int err;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	if (sscanf(buf, "%u %lu", &order, &mib) != 2 || !mib ||
+	    order > PUD_ORDER || (mib << 20) < (PAGE_SIZE << order))
+		return -EINVAL;
+	if (bench.nr_lists)
+		return -EBUSY;
+	err = kho_bench_run(order, mib);
+	return err ?: count;
+}
+
+static int bench_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "order=%u blocks=%lu mib=%llu alloc_us=%llu preserve_us=%llu\n",
+		   bench.order, bench.nr,
+		   ((u64)bench.nr << (bench.order + PAGE_SHIFT)) >> 20,
+		   div_u64(bench.alloc_ns, NSEC_PER_USEC),
+		   div_u64(bench.preserve_ns, NSEC_PER_USEC));
+	return 0;
+}
+
+static int bench_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, bench_show, NULL);
+}
+
+static const struct file_operations bench_fops = {
+	.owner = THIS_MODULE,
+	.open = bench_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
+	.write = bench_write,
+};
+
 static struct dentry *kho_test_dir;
 
 static int __init kho_test_init(void)
@@ -426,6 +662,7 @@ static int __init kho_test_init(void)
 	if (!kho_is_enabled())
 		return 0;
 	debugfs_create_file("corrupt", 0200, kho_test_dir, NULL, &corrupt_fops);
+	debugfs_create_file("bench", 0600, kho_test_dir, NULL, &bench_fops);
 
 	err = kho_test_preserve() ?: register_kho_notifier(&kho_test_nb);
 	if (err)
