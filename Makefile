@@ -4,7 +4,7 @@
 H := harness
 
 .PHONY: all deps tree kernel vmtest export export-check checkpatch bisect \
-	demo check harness-selftest help
+	demo check harness-selftest bench unit help
 
 all: help
 
@@ -35,6 +35,9 @@ checkpatch:
 bisect:
 	@$(H)/bisect.sh
 
+unit:
+	@$(H)/unit.sh
+
 harness-selftest:
 	@python3 $(H)/selftest/run.py
 
@@ -43,3 +46,6 @@ demo:
 
 check:
 	@$(H)/check.sh
+
+bench:
+	@$(H)/bench.sh

@@ -4,7 +4,7 @@
 # first step that fails. BISECT=0 leaves out the per-patch builds.
 . "$(dirname "$0")/lib.sh"
 
-steps=(deps tree export-check checkpatch kernel harness-selftest vmtest)
+steps=(deps tree export-check checkpatch unit kernel harness-selftest vmtest)
 [ "${BISECT:-1}" = 1 ] && steps+=(bisect)
 
 mkdir -p "$LOGS"

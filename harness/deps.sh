@@ -13,6 +13,8 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	# handover format tools and series tooling
 	libfdt-dev device-tree-compiler b4
+	# tools/testing/memblock
+	liburcu-dev
 )
 
 missing=()

@@ -259,6 +259,7 @@ static void kho_test_restore_bench(const void *fdt)
 			restored += !!kho_restore_folio(phys);
 		else
 			restored += !kho_restore_phys(phys, PAGE_SIZE << hdr->order);
+		cond_resched();
 	}
 	ns = local_clock() - t0;
 	seq_buf_printf(&kt.report, "# bench: restored %lu of %lu blocks of order %u (%llu MiB) in %llu us\n",
@@ -272,6 +273,7 @@ static void kho_test_restore_bench(const void *fdt)
 			   [i % KHO_BENCH_PER_LIST];
 		unsigned long p;
 
+		cond_resched();
 		if (hdr->order <= MAX_PAGE_ORDER) {
 			folio_put(pfn_folio(PHYS_PFN(phys)));
 			continue;
@@ -549,7 +551,7 @@ static u64 *kho_bench_slot(unsigned long i)
  */
 static int kho_bench_run(unsigned int order, unsigned long mib)
 {
-	unsigned long want = mib << (20 - PAGE_SHIFT - order), i, n = 0;
+	unsigned long want = (mib << 20) >> (PAGE_SHIFT + order), i, n = 0;
 	u64 t0;
 	int err = 0;
 
@@ -582,6 +584,7 @@ static int kho_bench_run(unsigned int order, unsigned long mib)
 		u64 phys = *kho_bench_slot(i);
 
 		err = kho_bench_preserve(phys, order);
+		cond_resched();
 		if (err == -EINVAL)
 			continue;
 		if (err)

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the BENCH: lines of make bench's serial logs into a table and a plot.
+
+bench_report.py DIR: reads DIR/*/vmtest-serial.log, writes DIR/bench.md
+and DIR/bench.svg, and prints the table.
+"""
+
+import glob
+import os
+import re
+import sys
+
+
+def records(path):
+    recs = []
+    with open(path, errors='replace') as f:
+        for line in f:
+            m = re.search(r'BENCH: (\S+) (.*)', line)
+            if m:
+                rec = dict(kv.split('=', 1) for kv in m.group(2).split() if '=' in kv)
+                rec['what'] = m.group(1)
+                recs.append(rec)
+    return recs
+
+
+def kho_table(recs):
+    rows = ['| preserved | order | blocks | tracker metadata | preserve | finalize '
+            '| reserve at boot | restore |',
+            '|---|---|---|---|---|---|---|---|']
+    for r in recs:
+        rows.append('| %s MiB | %s | %s | %s B (%s bitmaps, %s chunks) | %.1f ms '
+                    '| %.1f ms | %.1f ms | %.1f ms |' % (
+                        r['mib'], r['order'], r['blocks'], r['meta_bytes'],
+                        r['bitmaps'], r['chunks'], int(r['preserve_us']) / 1e3,
+                        int(r['finalize_us']) / 1e3, int(r['reserve_us']) / 1e3,
+                        int(r['restore_us']) / 1e3))
+    return rows
+
+
+def svg_bars(title, groups, series, path):
+    """Grouped horizontal bars: groups x series, values in ms."""
+    w, bar, gap, left = 760, 14, 10, 190
+    colors = ['#4472c4', '#ed7d31', '#a5a5a5', '#ffc000', '#5b9bd5']
+    vmax = max([v for _, vals in groups for v in vals] + [1])
+    h = 60 + len(groups) * (len(series) * bar + gap) + 20 * len(series)
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="12">' % (w, h),
+           '<text x="10" y="20" font-size="14">%s</text>' % title]
+    y = 40
+    for label, vals in groups:
+        out.append('<text x="10" y="%d">%s</text>' % (y + bar, label))
+        for i, v in enumerate(vals):
+            bw = (w - left - 90) * v / vmax
+            out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                       % (left, y, bw, bar - 2, colors[i % len(colors)]))
+            out.append('<text x="%.1f" y="%d">%.1f ms</text>'
+                       % (left + bw + 4, y + bar - 3, v))
+            y += bar
+        y += gap
+    for i, s in enumerate(series):
+        out.append('<rect x="10" y="%d" width="10" height="10" fill="%s"/>'
+                   '<text x="26" y="%d">%s</text>'
+                   % (y + 10 + 20 * i, colors[i % len(colors)], y + 19 + 20 * i, s))
+    out.append('</svg>')
+    with open(path, 'w') as f:
+        f.write('\n'.join(out) + '\n')
+
+
+def main():
+    d = sys.argv[1]
+    recs = []
+    for log in sorted(glob.glob(os.path.join(d, '*', 'vmtest-serial.log'))):
+        recs += records(log)
+    kho = [r for r in recs if r['what'] == 'kho']
+    lines = ['# make bench', '',
+             'Measured in the QEMU test VM (%s); times under TCG are those of '
+             'an emulated CPU.' % os.environ.get('VMTEST_ACCEL', 'tcg'), '']
+    if kho:
+        lines += ['## KHO: preserve, finalize, then in the next kernel reserve '
+                  'and restore', ''] + kho_table(kho) + ['']
+        svg_bars('KHO: time per step (ms)',
+                 [('%s MiB, order %s' % (r['mib'], r['order']),
+                   [int(r[k]) / 1e3 for k in ('preserve_us', 'finalize_us',
+                                              'reserve_us', 'restore_us')])
+                  for r in kho],
+                 ['preserve', 'finalize', 'reserve at boot', 'restore'],
+                 os.path.join(d, 'bench.svg'))
+    else:
+        lines.append('No KHO figures: see %s/kho/vmtest-serial.log' % d)
+    with open(os.path.join(d, 'bench.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    print('(table: %s, plot: %s)' % (os.path.join(d, 'bench.md'),
+                                     os.path.join(d, 'bench.svg')))
+    return 0 if kho else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
