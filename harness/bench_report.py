@@ -7,6 +7,7 @@ and DIR/bench.svg, and prints the table.
 """
 
 import glob
+import math
 import os
 import re
 import sys
@@ -25,7 +26,7 @@ def records(path):
 
 
 def kho_table(recs):
-    rows = ['| preserved | order | blocks | tracker metadata | preserve | finalize '
+    rows = ['| preserved | order | blocks | tracker metadata (whole handover) | preserve | finalize '
             '| reserve at boot | restore |',
             '|---|---|---|---|---|---|---|---|']
     for r in recs:
@@ -39,7 +40,7 @@ def kho_table(recs):
 
 
 def svg_bars(title, groups, series, path):
-    """Grouped horizontal bars: groups x series, values in ms."""
+    """Grouped horizontal bars: groups x series, values in ms, log scale."""
     w, bar, gap, left = 760, 14, 10, 190
     colors = ['#4472c4', '#ed7d31', '#a5a5a5', '#ffc000', '#5b9bd5']
     vmax = max([v for _, vals in groups for v in vals] + [1])
@@ -51,7 +52,7 @@ def svg_bars(title, groups, series, path):
     for label, vals in groups:
         out.append('<text x="10" y="%d">%s</text>' % (y + bar, label))
         for i, v in enumerate(vals):
-            bw = (w - left - 90) * v / vmax
+            bw = (w - left - 90) * math.log10(1 + v) / math.log10(1 + vmax)
             out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
                        % (left, y, bw, bar - 2, colors[i % len(colors)]))
             out.append('<text x="%.1f" y="%d">%.1f ms</text>'
@@ -79,7 +80,7 @@ def main():
     if kho:
         lines += ['## KHO: preserve, finalize, then in the next kernel reserve '
                   'and restore', ''] + kho_table(kho) + ['']
-        svg_bars('KHO: time per step (ms)',
+        svg_bars('KHO: time per step (ms, log scale)',
                  [('%s MiB, order %s' % (r['mib'], r['order']),
                    [int(r[k]) / 1e3 for k in ('preserve_us', 'finalize_us',
                                               'reserve_us', 'restore_us')])

@@ -327,9 +327,13 @@ int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 		goto out;
 	}
 	why = kho_check_scratch(scratch, cnt, &where);
-	if (!why && fdt_phys < scratch[0].addr + scratch[0].size &&
-	    scratch[0].addr < fdt_phys + fdt_len)
-		why = "FDT in scratch memory";
+	for (i = 0; !why && i < cnt; i++) {
+		if (fdt_phys < scratch[i].addr + scratch[i].size &&
+		    scratch[i].addr < fdt_phys + fdt_len) {
+			why = "FDT in scratch memory";
+			where = fdt_phys;
+		}
+	}
 	if (why)
 		goto out;
 
