@@ -262,8 +262,10 @@ static void kho_test_restore_bench(const void *fdt)
 		cond_resched();
 	}
 	ns = local_clock() - t0;
-	seq_buf_printf(&kt.report, "# bench: restored %lu of %lu blocks of order %u (%llu MiB) in %llu us\n",
-		       restored, nr, hdr->order, ((u64)nr << (hdr->order + PAGE_SHIFT)) >> 20,
+	seq_buf_printf(&kt.report,
+		       "# bench: restored %lu of %lu blocks of order %u (%llu MiB) in %llu us\n",
+		       restored, nr, hdr->order,
+		       ((u64)nr << (hdr->order + PAGE_SHIFT)) >> 20,
 		       div_u64(ns, NSEC_PER_USEC));
 	kho_test_result(restored == nr, "bench: every block restored");
 
