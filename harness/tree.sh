@@ -119,7 +119,7 @@ fresh_from_ksrc() {
 	msg "cloning $KSRC (at ${head:0:12}, Linux $ver) into $KTREE"
 	git clone -q --no-checkout "$KSRC" "$KTREE"
 	git -C "$KTREE" checkout -q -b series "$head"
-	git -C "$KTREE" tag base "$head"
+	git -C "$KTREE" tag -f base "$head" >/dev/null
 }
 
 apply_series() {

@@ -17,7 +17,7 @@ stops early (panic, triple fault) and on a timeout: the whole run is bounded
 by VMTEST_TIMEOUT and a silent guest by VMTEST_SILENCE seconds.
 
 Environment: VMTEST_CYCLES (kexecs, default 1), VMTEST_ACCEL (tcg|kvm),
-VMTEST_MEM (default 4G), VMTEST_SMP (2), VMTEST_APPEND (more kernel
+VMTEST_MEM (default 6G), VMTEST_SMP (2), VMTEST_APPEND (more kernel
 arguments), VMTEST_TIMEOUT, VMTEST_SILENCE, VMTEST_MANIFESTS (colon
 separated), VMTEST_LOGS (where the serial log and TAP go, default
 build/logs), VMTEST_DEMO=1 (narrate every step).
@@ -193,7 +193,7 @@ def qemu_cmd(cpio, cycles, extra):
             '-machine', 'q35,accel=%s' % accel,
             '-cpu', 'host' if accel == 'kvm' else 'qemu64,+pdpe1gb',
             '-smp', os.environ.get('VMTEST_SMP', '2'),
-            '-m', os.environ.get('VMTEST_MEM', '4G'),
+            '-m', os.environ.get('VMTEST_MEM', '6G'),
             '-device', 'intel-iommu',
             '-device', 'edu',
             '-display', 'none', '-monitor', 'none', '-serial', 'stdio',

@@ -116,7 +116,9 @@ class Offline(unittest.TestCase):
 
 def vmrun(vmt, **env):
     e = dict(os.environ)
-    e.update(VMTEST_MANIFESTS=os.path.join(HERE, vmt),
+    # The kernel's boot-time KUnit suites have nothing to do with these.
+    e.update(VMTEST_APPEND='kunit.enable=0',
+             VMTEST_MANIFESTS=os.path.join(HERE, vmt),
              VMTEST_LOGS=os.path.join(TOP, 'build', 'logs', 'selftest-' + vmt[:-4]))
     e.update({k: str(v) for k, v in env.items()})
     t0 = time.time()

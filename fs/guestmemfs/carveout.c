@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The guestmemfs carve-out: guest RAM taken out of system RAM at boot.
+ *
+ * On a fresh boot, guestmemfs=SIZE takes SIZE of RAM from memblock before
+ * the direct map is built: 1 GiB aligned where that is possible, so files
+ * can be mapped with PUD entries, 2 MiB aligned at least. The memory is
+ * removed from memblock, so it is not in the direct map, the page
+ * allocator never sees it, and no struct pages describe it (whole memory
+ * sections of it have no memory map at all); the kernel's e820 tables,
+ * the one the next kexec'd kernel gets included, mark it reserved.
+ *
+ * After a kexec handover, the next kernel therefore never uses it, whether
+ * or not it understands the handover; guestmemfs takes it back from its
+ * handed-over state (kho.c) and checks that it is still reserved.
+ */
+
+#define pr_fmt(fmt) "guestmemfs: " fmt
+
+#include <linux/guestmemfs.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/sizes.h>
+
+#include <asm/e820/api.h>
+#include <asm/memtype.h>
+
+#include "guestmemfs.h"
+
+static phys_addr_t carveout_base, carveout_size;
+static unsigned long long carveout_param __initdata;
+
+static int __init gmfs_parse_size(char *p)
+{
+	char *end;
+
+	carveout_param = p ? memparse(p, &end) : 0;
+	if (!p || end == p || *end || !carveout_param ||
+	    !IS_ALIGNED(carveout_param, GMFS_BLOCK_SIZE)) {
+		pr_err("guestmemfs=%s: expected a size, a multiple of 2M\n",
+		       p ?: "");
+		carveout_param = 0;
+		return -EINVAL;
+	}
+	return 0;
+}
+early_param("guestmemfs", gmfs_parse_size);
+
+/**
+ * guestmemfs_reserve_carveout - take the carve-out out of system RAM
+ *
+ * Called by the architecture once memblock knows the memory and before
+ * the direct map is built. Does nothing without guestmemfs=, and on a
+ * kernel booted by kexec handover, whose carve-out is the handed-over one.
+ */
+void __init guestmemfs_reserve_carveout(void)
+{
+	phys_addr_t size = carveout_param, base;
+
+	if (!size)
+		return;
+	if (memblock_kho_scratch_only()) {
+		pr_info("booted by kexec handover: the carve-out is the handed-over one, guestmemfs= is ignored\n");
+		return;
+	}
+
+	base = memblock_phys_alloc_range(size, SZ_1G, 0, memblock_end_of_DRAM());
+	if (!base)
+		base = memblock_phys_alloc_range(size, GMFS_BLOCK_SIZE, 0,
+						 memblock_end_of_DRAM());
+	if (!base) {
+		pr_err("cannot reserve %llu MiB: no carve-out\n", (u64)size >> 20);
+		return;
+	}
+	memblock_phys_free(base, size);
+	memblock_remove(base, size);
+
+	e820__range_update(base, size, E820_TYPE_RAM, E820_TYPE_RESERVED);
+	e820__update_table(e820_table);
+	e820__range_update_table(e820_table_kexec, base, size, E820_TYPE_RAM,
+				 E820_TYPE_RESERVED);
+	e820__update_table(e820_table_kexec);
+
+	carveout_base = base;
+	carveout_size = size;
+	pr_info("%llu MiB at %pa, outside the direct map and the page allocator\n",
+		(u64)size >> 20, &base);
+}
+
+/**
+ * gmfs_carveout - the carve-out reserved at this boot
+ * @base: returns its physical address
+ * @size: returns its size
+ *
+ * Return: true if guestmemfs= reserved one.
+ */
+bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size)
+{
+	*base = carveout_base;
+	*size = carveout_size;
+	return carveout_size;
+}
+
+/**
+ * gmfs_carveout_take - start using a carve-out
+ * @base: physical address, 2 MiB aligned
+ * @size: size, a multiple of 2 MiB
+ *
+ * Checks that the range is reserved memory that no one else uses, and
+ * sets it up to be mapped write-back, by the kernel to clear blocks and
+ * by user space.
+ *
+ * Return: 0 on success, -EINVAL if the range is not a usable carve-out.
+ */
+int __init gmfs_carveout_take(phys_addr_t base, phys_addr_t size)
+{
+	if (!size || !IS_ALIGNED(base | size, GMFS_BLOCK_SIZE) ||
+	    base + size < base)
+		return -EINVAL;
+	if (!e820__mapped_all(base, base + size, E820_TYPE_RESERVED) ||
+	    region_intersects(base, size, IORESOURCE_SYSTEM_RAM,
+			      IORES_DESC_NONE) != REGION_DISJOINT)
+		return -EINVAL;
+	/* Not RAM for PAT: say what caching its mappings get. */
+	if (memtype_reserve(base, base + size, _PAGE_CACHE_MODE_WB, NULL))
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * gmfs_zero_block - clear a block of the carve-out
+ * @block: block number
+ *
+ * Return: 0 on success, -ENOMEM if it cannot be mapped.
+ */
+int gmfs_zero_block(unsigned long block)
+{
+	void *p = memremap(gmfs_block_phys(block), GMFS_BLOCK_SIZE, MEMREMAP_WB);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, GMFS_BLOCK_SIZE);
+	memunmap(p);
+	return 0;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * guestmemfs internals.
+ *
+ * guestmemfs keeps guest RAM in a carve-out of system RAM that is neither
+ * in the direct map nor described by struct pages. Its metadata is the
+ * "store": a superblock record, an inode table, an allocation bitmap and
+ * one block map per file, each in a folio of its own, laid out so that
+ * kexec handover (KHO) can preserve those folios as they are. The store is
+ * the truth; the VFS inodes and dentries of a mount are built from it, and
+ * every change goes to it first.
+ */
+#ifndef _FS_GUESTMEMFS_H
+#define _FS_GUESTMEMFS_H
+
+#include <linux/bits.h>
+#include <linux/fs.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+
+#define GMFS_BLOCK_SHIFT	21		/* 2 MiB blocks */
+#define GMFS_BLOCK_SIZE		BIT(GMFS_BLOCK_SHIFT)
+#define GMFS_BLOCK_PAGES	(GMFS_BLOCK_SIZE >> PAGE_SHIFT)
+#define GMFS_PUD_BLOCKS		(PUD_SIZE >> GMFS_BLOCK_SHIFT)
+
+#define GMFS_MAX_INODES		4096
+#define GMFS_ROOT_INO		1
+#define GMFS_NAME_MAX		255
+
+/* The largest block map is a folio of the largest order. */
+#define GMFS_MAX_FILE_BLOCKS	((PAGE_SIZE << MAX_PAGE_ORDER) / sizeof(u32))
+
+/*
+ * The handover format, version 1. Host byte order: the kernel that reads
+ * it runs on the same machine as the one that wrote it.
+ */
+#define GMFS_MAGIC		0x31767366746d6d67ULL	/* "gmmtfsv1" */
+#define GMFS_VERSION		1
+
+struct gmfs_psb {
+	__u64 magic;
+	__u32 version;
+	__u32 block_shift;
+	__u64 base;		/* carve-out, physical address */
+	__u64 size;		/* carve-out, bytes */
+	__u64 nr_blocks;
+	__u32 nr_inodes;
+	__u32 inode_table_order;
+	__u64 inode_table;	/* physical address of the inode table folio */
+	__u64 bitmap;		/* physical address of the bitmap folio */
+	__u32 bitmap_order;
+	__u32 reserved;
+	__u64 next_generation;
+};
+
+#define GMFS_INODE_USED		0x1
+/* Unlinked but still open or mapped: freed on last close, never restored. */
+#define GMFS_INODE_ORPHAN	0x2
+/* Evicted while frozen for kexec: freed when thawed. */
+#define GMFS_INODE_FREE_ON_THAW	0x4
+
+struct gmfs_pinode {
+	__u32 flags;
+	__u32 mode;
+	__u32 uid;		/* in the initial user namespace */
+	__u32 gid;
+	__u32 parent;		/* inode number of the parent directory */
+	__u32 name_len;
+	__u64 size;
+	__u64 nr_blocks;	/* DIV_ROUND_UP(size, GMFS_BLOCK_SIZE) */
+	__u64 blocks;		/* physical address of the block map folio */
+	__u32 blocks_order;
+	__u32 generation;
+	__s64 atime_sec;
+	__s64 mtime_sec;
+	__s64 ctime_sec;
+	__u32 atime_nsec;
+	__u32 mtime_nsec;
+	__u32 ctime_nsec;
+	__u32 reserved;
+	char name[GMFS_NAME_MAX + 1];	/* name_len bytes, no NUL needed */
+	__u8 pad[160];
+};
+
+/* The live store: one per carve-out, independent of mounts. */
+struct gmfs_store {
+	/* Every change of the store; taken inside the VFS's locks. */
+	struct mutex lock;
+	phys_addr_t base, size;
+	unsigned long nr_blocks, free_blocks;
+	unsigned int free_inodes;
+
+	struct gmfs_psb *psb;
+	struct gmfs_pinode *inodes;
+	unsigned long *bitmap;
+	/* Block maps, by inode number; NULL for inodes without blocks. */
+	struct folio *maps[GMFS_MAX_INODES];
+
+	/* Finalized for kexec: namespace changes fail with -EBUSY. */
+	bool frozen;
+	/* Restored state was rejected: mounts fail. */
+	const char *broken;
+	struct super_block *sb;
+};
+
+extern struct gmfs_store gmfs;
+
+/* carveout.c */
+bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size);
+int gmfs_carveout_take(phys_addr_t base, phys_addr_t size);
+int gmfs_zero_block(unsigned long block);
+
+/* store.c */
+int gmfs_store_create(phys_addr_t base, phys_addr_t size);
+int gmfs_store_alloc_inode(umode_t mode, kuid_t uid, kgid_t gid,
+			   unsigned int parent, const struct qstr *name);
+void gmfs_store_free_inode(unsigned int ino);
+int gmfs_store_resize(unsigned int ino, loff_t size);
+int gmfs_store_set_name(unsigned int ino, unsigned int parent,
+			const struct qstr *name);
+void gmfs_store_sync_attrs(struct inode *inode);
+u32 *gmfs_block_map(unsigned int ino);
+phys_addr_t gmfs_block_phys(unsigned long block);
+
+static inline struct gmfs_pinode *gmfs_pinode(unsigned int ino)
+{
+	return &gmfs.inodes[ino];
+}
+
+/* inode.c */
+struct inode *gmfs_iget(struct super_block *sb, unsigned int ino);
+int gmfs_grow(struct inode *inode, loff_t size);
+extern const struct inode_operations gmfs_dir_inode_operations;
+extern const struct inode_operations gmfs_file_inode_operations;
+
+/* file.c */
+extern const struct file_operations gmfs_file_operations;
+
+/* kho.c */
+#ifdef CONFIG_KEXEC_HANDOVER
+int gmfs_kho_init(void);
+int gmfs_kho_restore(void);
+#else
+static inline int gmfs_kho_init(void)
+{
+	return 0;
+}
+
+static inline int gmfs_kho_restore(void)
+{
+	return -ENOENT;
+}
+#endif
+
+#endif /* _FS_GUESTMEMFS_H */

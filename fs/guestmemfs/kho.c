@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * guestmemfs across kexec, through kexec handover (KHO).
+ *
+ * At finalization the store's folios (superblock, inode table, bitmap and
+ * every block map) are preserved as they are, and a "guestmemfs" subtree
+ * says where the superblock and the carve-out are; the namespace is frozen
+ * until the kexec or an abort. The carve-out itself is not handed over
+ * through KHO: it is reserved memory in the e820 table the next kernel
+ * boots with.
+ *
+ * The next kernel restores all of it at boot and checks every field it
+ * reads before the store is used. If anything is wrong it says so once,
+ * mounts fail, and the carve-out stays reserved: guest memory is neither
+ * lost to nor leaked to anyone else.
+ */
+
+#define pr_fmt(fmt) "guestmemfs: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/io.h>
+#include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
+#include <linux/mm.h>
+#include <linux/notifier.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "guestmemfs.h"
+
+#define GMFS_KHO_NAME		"guestmemfs"
+#define GMFS_KHO_COMPATIBLE	"guestmemfs-v1"
+
+/* The subtree published at the last finalization, until abort. */
+static struct folio *gmfs_kho_fdt;
+
+static struct folio *phys_folio(void *addr)
+{
+	return virt_to_folio(addr);
+}
+
+typedef int (*gmfs_folio_fn)(struct folio *folio);
+
+/* Every folio of the store, in a fixed order; @fn stops at an error. */
+static int gmfs_walk_folios(gmfs_folio_fn fn)
+{
+	unsigned int ino;
+	int err;
+
+	err = fn(phys_folio(gmfs.psb)) ?: fn(phys_folio(gmfs.inodes)) ?:
+	      fn(phys_folio(gmfs.bitmap));
+	for (ino = 0; !err && ino < GMFS_MAX_INODES; ino++)
+		if (gmfs.maps[ino])
+			err = fn(gmfs.maps[ino]);
+	return err;
+}
+
+static struct folio *gmfs_unpreserve_stop;
+
+static int gmfs_unpreserve_until(struct folio *folio)
+{
+	if (folio == gmfs_unpreserve_stop)
+		return -EINTR;
+	WARN_ON_ONCE(kho_unpreserve_folio(folio));
+	return 0;
+}
+
+static int gmfs_preserve_one(struct folio *folio)
+{
+	int err = kho_preserve_folio(folio);
+
+	if (err)
+		gmfs_unpreserve_stop = folio;
+	return err;
+}
+
+static int gmfs_build_fdt(void *fdt, size_t size)
+{
+	u64 carveout[2] = { gmfs.base, gmfs.size };
+	u64 psb = virt_to_phys(gmfs.psb);
+
+	return fdt_create(fdt, size) ?:
+	       fdt_finish_reservemap(fdt) ?:
+	       fdt_begin_node(fdt, "") ?:
+	       fdt_property_string(fdt, "compatible", GMFS_KHO_COMPATIBLE) ?:
+	       fdt_property(fdt, "superblock", &psb, sizeof(psb)) ?:
+	       fdt_property(fdt, "carveout", carveout, sizeof(carveout)) ?:
+	       fdt_end_node(fdt) ?:
+	       fdt_finish(fdt);
+}
+
+static int gmfs_kho_finalize(struct kho_serialization *ser)
+{
+	struct folio *fdt;
+	int err;
+
+	lockdep_assert_held(&gmfs.lock);
+	if (!gmfs.psb)
+		return 0;
+
+	fdt = folio_alloc(GFP_KERNEL | __GFP_ZERO, 0);
+	if (!fdt)
+		return -ENOMEM;
+	if (gmfs_build_fdt(folio_address(fdt), folio_size(fdt))) {
+		folio_put(fdt);
+		return -ENOSPC;
+	}
+
+	gmfs.frozen = true;
+	gmfs_unpreserve_stop = NULL;
+	err = gmfs_walk_folios(gmfs_preserve_one);
+	if (err) {
+		gmfs_walk_folios(gmfs_unpreserve_until);
+		goto thaw;
+	}
+	err = kho_preserve_folio(fdt);
+	if (err)
+		goto unpreserve;
+	err = kho_add_subtree(ser, GMFS_KHO_NAME, folio_address(fdt));
+	if (err) {
+		kho_unpreserve_folio(fdt);
+		goto unpreserve;
+	}
+	gmfs_kho_fdt = fdt;
+	return 0;
+
+unpreserve:
+	gmfs_unpreserve_stop = NULL;
+	gmfs_walk_folios(gmfs_unpreserve_until);
+thaw:
+	gmfs.frozen = false;
+	folio_put(fdt);
+	return err;
+}
+
+static void gmfs_kho_abort(void)
+{
+	unsigned int ino;
+
+	lockdep_assert_held(&gmfs.lock);
+	if (!gmfs_kho_fdt)
+		return;
+	WARN_ON_ONCE(kho_unpreserve_folio(gmfs_kho_fdt));
+	folio_put(gmfs_kho_fdt);
+	gmfs_kho_fdt = NULL;
+	gmfs_unpreserve_stop = NULL;
+	gmfs_walk_folios(gmfs_unpreserve_until);
+	gmfs.frozen = false;
+
+	/* What was released while frozen can go now. */
+	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++)
+		if (gmfs_pinode(ino)->flags & GMFS_INODE_FREE_ON_THAW)
+			gmfs_store_free_inode(ino);
+}
+
+static int gmfs_kho_notifier(struct notifier_block *nb, unsigned long event,
+			     void *data)
+{
+	int err = 0;
+
+	mutex_lock(&gmfs.lock);
+	switch (event) {
+	case KEXEC_KHO_FINALIZE:
+		err = gmfs_kho_finalize(data);
+		break;
+	case KEXEC_KHO_ABORT:
+		gmfs_kho_abort();
+		break;
+	}
+	mutex_unlock(&gmfs.lock);
+	return notifier_from_errno(err);
+}
+
+static struct notifier_block gmfs_kho_nb = {
+	.notifier_call = gmfs_kho_notifier,
+};
+
+/**
+ * gmfs_kho_init - hand guestmemfs over at every kexec
+ *
+ * Return: 0 on success, or the error of register_kho_notifier().
+ */
+int __init gmfs_kho_init(void)
+{
+	if (!kho_is_enabled())
+		return 0;
+	return register_kho_notifier(&gmfs_kho_nb);
+}
+
+/* Restoring */
+
+struct gmfs_restore {
+	const char *why;
+	unsigned int ino;
+	struct folio *fdt, *psb, *inodes, *bitmap;
+	struct folio *maps[GMFS_MAX_INODES];
+	unsigned long *used;
+	unsigned int *sorted;
+};
+
+static bool reject(struct gmfs_restore *r, const char *why, unsigned int ino)
+{
+	r->why = why;
+	r->ino = ino;
+	return false;
+}
+
+/* A preserved folio of exactly @order, or NULL. */
+static struct folio *restore_folio(u64 phys, unsigned int order)
+{
+	struct folio *folio;
+
+	if (!phys || !PAGE_ALIGNED(phys))
+		return NULL;
+	folio = kho_restore_folio(phys);
+	if (folio && folio_order(folio) != order) {
+		folio_put(folio);
+		return NULL;
+	}
+	return folio;
+}
+
+static bool check_name(const struct gmfs_pinode *p)
+{
+	if (!p->name_len || p->name_len > GMFS_NAME_MAX)
+		return false;
+	if (memchr(p->name, '/', p->name_len) || memchr(p->name, 0, p->name_len))
+		return false;
+	if ((p->name_len == 1 && p->name[0] == '.') ||
+	    (p->name_len == 2 && p->name[0] == '.' && p->name[1] == '.'))
+		return false;
+	return true;
+}
+
+static bool check_inode(struct gmfs_restore *r, const struct gmfs_psb *psb,
+			struct gmfs_pinode *inodes, unsigned int ino)
+{
+	struct gmfs_pinode *p = &inodes[ino];
+	const struct gmfs_pinode *parent;
+	umode_t type = p->mode & S_IFMT;
+	unsigned long i;
+	u32 *map;
+
+	if (p->flags & ~GMFS_INODE_USED)
+		return reject(r, "bad inode flags", ino);
+	if ((type != S_IFREG && type != S_IFDIR) || (p->mode & ~(S_IFMT | 07777)))
+		return reject(r, "bad mode", ino);
+	if (!uid_valid(make_kuid(&init_user_ns, p->uid)) ||
+	    !gid_valid(make_kgid(&init_user_ns, p->gid)))
+		return reject(r, "bad owner", ino);
+	if (p->atime_nsec >= NSEC_PER_SEC || p->mtime_nsec >= NSEC_PER_SEC ||
+	    p->ctime_nsec >= NSEC_PER_SEC)
+		return reject(r, "bad time", ino);
+
+	if (ino == GMFS_ROOT_INO) {
+		if (type != S_IFDIR || p->parent != GMFS_ROOT_INO || p->name_len)
+			return reject(r, "bad root directory", ino);
+	} else {
+		if (!check_name(p))
+			return reject(r, "bad name", ino);
+		if (p->parent >= GMFS_MAX_INODES)
+			return reject(r, "parent out of range", ino);
+		parent = &inodes[p->parent];
+		if (!(parent->flags & GMFS_INODE_USED) ||
+		    (parent->flags & GMFS_INODE_ORPHAN) ||
+		    !S_ISDIR(parent->mode))
+			return reject(r, "parent is not a directory", ino);
+	}
+
+	if (type == S_IFDIR) {
+		if (p->size || p->nr_blocks || p->blocks)
+			return reject(r, "directory with blocks", ino);
+		return true;
+	}
+	if (p->nr_blocks != DIV_ROUND_UP(p->size, GMFS_BLOCK_SIZE) ||
+	    p->nr_blocks > GMFS_MAX_FILE_BLOCKS)
+		return reject(r, "size and blocks disagree", ino);
+	if (!p->nr_blocks) {
+		if (p->blocks)
+			return reject(r, "block map of an empty file", ino);
+		return true;
+	}
+	if (p->blocks_order < get_order(p->nr_blocks * sizeof(u32)) ||
+	    p->blocks_order > MAX_PAGE_ORDER)
+		return reject(r, "block map too small", ino);
+	r->maps[ino] = restore_folio(p->blocks, p->blocks_order);
+	if (!r->maps[ino])
+		return reject(r, "block map not preserved", ino);
+	map = folio_address(r->maps[ino]);
+	for (i = 0; i < p->nr_blocks; i++) {
+		if (map[i] >= psb->nr_blocks)
+			return reject(r, "block out of range", ino);
+		if (__test_and_set_bit(map[i], r->used))
+			return reject(r, "block used twice", ino);
+	}
+	return true;
+}
+
+/* Every inode must reach the root through its parents. */
+static bool check_tree(struct gmfs_restore *r, const struct gmfs_pinode *inodes)
+{
+	unsigned int ino, cur, steps;
+
+	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++) {
+		if (!(inodes[ino].flags & GMFS_INODE_USED))
+			continue;
+		for (cur = ino, steps = 0; cur != GMFS_ROOT_INO; steps++) {
+			if (steps >= GMFS_MAX_INODES)
+				return reject(r, "directory loop", ino);
+			cur = inodes[cur].parent;
+		}
+	}
+	return true;
+}
+
+static const struct gmfs_pinode *sort_inodes;
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct gmfs_pinode *x = &sort_inodes[*(const unsigned int *)a];
+	const struct gmfs_pinode *y = &sort_inodes[*(const unsigned int *)b];
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return memcmp(x->name, y->name, x->name_len);
+}
+
+/* No two entries of a directory have the same name. */
+static bool check_unique(struct gmfs_restore *r, const struct gmfs_pinode *inodes)
+{
+	unsigned int ino, n = 0, i;
+
+	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++)
+		if (inodes[ino].flags & GMFS_INODE_USED)
+			r->sorted[n++] = ino;
+	sort_inodes = inodes;
+	sort(r->sorted, n, sizeof(*r->sorted), cmp_entry, NULL);
+	for (i = 1; i < n; i++)
+		if (!cmp_entry(&r->sorted[i - 1], &r->sorted[i]))
+			return reject(r, "two entries of the same name", r->sorted[i]);
+	return true;
+}
+
+static bool check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
+		      u64 base, u64 size)
+{
+	if (psb->magic != GMFS_MAGIC || psb->version != GMFS_VERSION ||
+	    psb->block_shift != GMFS_BLOCK_SHIFT)
+		return reject(r, "unknown superblock format", 0);
+	if (psb->base != base || psb->size != size ||
+	    psb->nr_blocks != size >> GMFS_BLOCK_SHIFT ||
+	    psb->nr_blocks > U32_MAX)
+		return reject(r, "superblock disagrees with the carve-out", 0);
+	if (psb->nr_inodes != GMFS_MAX_INODES ||
+	    psb->inode_table_order != get_order(GMFS_MAX_INODES *
+						sizeof(struct gmfs_pinode)) ||
+	    psb->bitmap_order != get_order(BITS_TO_LONGS(psb->nr_blocks) *
+					   sizeof(long)))
+		return reject(r, "bad table sizes", 0);
+	return true;
+}
+
+/* The subtree: where the superblock and the carve-out are. */
+static bool check_fdt(struct gmfs_restore *r, u64 *psb, u64 *base, u64 *size)
+{
+	const void *fdt = folio_address(r->fdt);
+	const u64 *val;
+	int len;
+
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(r->fdt) ||
+	    fdt_node_check_compatible(fdt, 0, GMFS_KHO_COMPATIBLE))
+		return reject(r, "bad subtree", 0);
+	val = fdt_getprop(fdt, 0, "superblock", &len);
+	if (!val || len != sizeof(*val))
+		return reject(r, "bad subtree", 0);
+	*psb = *val;
+	val = fdt_getprop(fdt, 0, "carveout", &len);
+	if (!val || len != 2 * sizeof(*val))
+		return reject(r, "bad subtree", 0);
+	*base = val[0];
+	*size = val[1];
+	return true;
+}
+
+static bool __init gmfs_restore_check(struct gmfs_restore *r)
+{
+	struct gmfs_pinode *inodes;
+	struct gmfs_psb *psb;
+	u64 psb_phys, base, size;
+	unsigned int ino;
+
+	if (!check_fdt(r, &psb_phys, &base, &size))
+		return false;
+	if (gmfs_carveout_take(base, size))
+		return reject(r, "the carve-out is not reserved memory", 0);
+	r->psb = restore_folio(psb_phys, 0);
+	if (!r->psb)
+		return reject(r, "superblock not preserved", 0);
+	psb = folio_address(r->psb);
+	if (!check_psb(r, psb, base, size))
+		return false;
+	r->inodes = restore_folio(psb->inode_table, psb->inode_table_order);
+	r->bitmap = restore_folio(psb->bitmap, psb->bitmap_order);
+	if (!r->inodes || !r->bitmap)
+		return reject(r, "tables not preserved", 0);
+	r->used = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
+	r->sorted = kvcalloc(GMFS_MAX_INODES, sizeof(*r->sorted), GFP_KERNEL);
+	if (!r->used || !r->sorted)
+		return reject(r, "out of memory", 0);
+
+	inodes = folio_address(r->inodes);
+	if (!(inodes[GMFS_ROOT_INO].flags & GMFS_INODE_USED))
+		return reject(r, "no root directory", GMFS_ROOT_INO);
+	/* Files unlinked before the kexec are dropped, blocks and all. */
+	for (ino = 0; ino < GMFS_MAX_INODES; ino++) {
+		struct gmfs_pinode *p = &inodes[ino];
+
+		if (ino && !(p->flags & GMFS_INODE_ORPHAN))
+			continue;
+		if (ino && p->blocks && p->blocks_order <= MAX_PAGE_ORDER) {
+			struct folio *map = restore_folio(p->blocks,
+							  p->blocks_order);
+
+			if (map)
+				folio_put(map);
+		}
+		memset(p, 0, sizeof(*p));
+	}
+	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++)
+		if ((inodes[ino].flags & GMFS_INODE_USED) &&
+		    !check_inode(r, psb, inodes, ino))
+			return false;
+	return check_tree(r, inodes) && check_unique(r, inodes);
+}
+
+static void gmfs_restore_install(struct gmfs_restore *r)
+{
+	struct gmfs_psb *psb = folio_address(r->psb);
+	unsigned int ino;
+
+	gmfs.psb = psb;
+	gmfs.inodes = folio_address(r->inodes);
+	gmfs.bitmap = folio_address(r->bitmap);
+	gmfs.base = psb->base;
+	gmfs.size = psb->size;
+	gmfs.nr_blocks = psb->nr_blocks;
+	/* The bitmap is what the files hold, not what was handed over. */
+	bitmap_copy(gmfs.bitmap, r->used, psb->nr_blocks);
+	gmfs.free_blocks = psb->nr_blocks - bitmap_weight(r->used, psb->nr_blocks);
+	gmfs.free_inodes = GMFS_MAX_INODES - 1;
+	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++) {
+		if (gmfs.inodes[ino].flags)
+			gmfs.free_inodes--;
+		gmfs.maps[ino] = r->maps[ino];
+		r->maps[ino] = NULL;
+	}
+	r->psb = NULL;
+	r->inodes = NULL;
+	r->bitmap = NULL;
+}
+
+static void gmfs_restore_cleanup(struct gmfs_restore *r)
+{
+	unsigned int ino;
+
+	for (ino = 0; ino < GMFS_MAX_INODES; ino++)
+		if (r->maps[ino])
+			folio_put(r->maps[ino]);
+	if (r->bitmap)
+		folio_put(r->bitmap);
+	if (r->inodes)
+		folio_put(r->inodes);
+	if (r->psb)
+		folio_put(r->psb);
+	if (r->fdt)
+		folio_put(r->fdt);
+	kvfree(r->sorted);
+	bitmap_free(r->used);
+	kfree(r);
+}
+
+/**
+ * gmfs_kho_restore - take guestmemfs back from the previous kernel
+ *
+ * Return: 0 if the handed-over store is in use; -ENOENT if there was none;
+ * -EUCLEAN if it was rejected, with gmfs.broken saying why.
+ */
+int __init gmfs_kho_restore(void)
+{
+	struct gmfs_restore *r;
+	phys_addr_t phys;
+	int err = 0;
+
+	if (kho_retrieve_subtree(GMFS_KHO_NAME, &phys))
+		return -ENOENT;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r) {
+		gmfs.broken = "out of memory";
+		return -EUCLEAN;
+	}
+	mutex_lock(&gmfs.lock);
+	r->fdt = restore_folio(phys, 0);
+	if (!r->fdt)
+		reject(r, "subtree not preserved", 0);
+	else if (gmfs_restore_check(r))
+		gmfs_restore_install(r);
+
+	if (r->why) {
+		pr_err("rejecting the handed-over metadata: %s (inode %u); the carve-out stays reserved\n",
+		       r->why, r->ino);
+		gmfs.broken = r->why;
+		err = -EUCLEAN;
+	} else {
+		pr_info("restored from the handover: %u inodes, %lu of %lu blocks in use\n",
+			GMFS_MAX_INODES - 1 - gmfs.free_inodes,
+			gmfs.nr_blocks - gmfs.free_blocks, gmfs.nr_blocks);
+	}
+	mutex_unlock(&gmfs.lock);
+	gmfs_restore_cleanup(r);
+	return err;
+}

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The guestmemfs store: inode table, allocation bitmap and block maps.
+ *
+ * Every structure lives in a folio of its own so that kexec handover can
+ * preserve it as it is. All changes are made under gmfs.lock.
+ */
+
+#define pr_fmt(fmt) "guestmemfs: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/timekeeping.h>
+
+#include "guestmemfs.h"
+
+static_assert(sizeof(struct gmfs_pinode) == 512);
+static_assert(sizeof(struct gmfs_psb) <= PAGE_SIZE);
+
+struct gmfs_store gmfs = {
+	.lock = __MUTEX_INITIALIZER(gmfs.lock),
+};
+
+/**
+ * gmfs_block_phys - physical address of a block of the carve-out
+ * @block: block number
+ *
+ * Return: the address; blocks are 2 MiB and 2 MiB aligned.
+ */
+phys_addr_t gmfs_block_phys(unsigned long block)
+{
+	return gmfs.base + ((phys_addr_t)block << GMFS_BLOCK_SHIFT);
+}
+
+/**
+ * gmfs_block_map - the block numbers of a file, by file block index
+ * @ino: inode number
+ *
+ * Return: the map, or NULL for a file without blocks. Stable while the
+ * caller holds the file's invalidate_lock (shared) or gmfs.lock.
+ */
+u32 *gmfs_block_map(unsigned int ino)
+{
+	struct folio *map = READ_ONCE(gmfs.maps[ino]);
+
+	return map ? folio_address(map) : NULL;
+}
+
+static void *gmfs_alloc_zeroed(unsigned int order, struct folio **folio)
+{
+	*folio = folio_alloc(GFP_KERNEL | __GFP_ZERO, order);
+	return *folio ? folio_address(*folio) : NULL;
+}
+
+static unsigned int gmfs_bitmap_order(unsigned long nr_blocks)
+{
+	return get_order(BITS_TO_LONGS(nr_blocks) * sizeof(long));
+}
+
+static void gmfs_set_times(struct gmfs_pinode *p)
+{
+	struct timespec64 now;
+
+	ktime_get_coarse_real_ts64(&now);
+	p->atime_sec = now.tv_sec;
+	p->mtime_sec = now.tv_sec;
+	p->ctime_sec = now.tv_sec;
+	p->atime_nsec = now.tv_nsec;
+	p->mtime_nsec = now.tv_nsec;
+	p->ctime_nsec = now.tv_nsec;
+}
+
+/**
+ * gmfs_store_create - create an empty store for a carve-out
+ * @base: physical address of the carve-out, 2 MiB aligned
+ * @size: its size, a multiple of 2 MiB
+ *
+ * Return: 0 on success, -ENOMEM.
+ */
+int gmfs_store_create(phys_addr_t base, phys_addr_t size)
+{
+	struct folio *psb_folio, *itab, *bitmap;
+	unsigned long nr_blocks = size >> GMFS_BLOCK_SHIFT;
+	struct gmfs_psb *psb;
+	struct gmfs_pinode *root;
+
+	psb = gmfs_alloc_zeroed(0, &psb_folio);
+	gmfs.inodes = gmfs_alloc_zeroed(get_order(GMFS_MAX_INODES *
+						   sizeof(struct gmfs_pinode)),
+					&itab);
+	gmfs.bitmap = gmfs_alloc_zeroed(gmfs_bitmap_order(nr_blocks), &bitmap);
+	if (!psb || !gmfs.inodes || !gmfs.bitmap) {
+		if (psb)
+			folio_put(psb_folio);
+		if (gmfs.inodes)
+			folio_put(itab);
+		if (gmfs.bitmap)
+			folio_put(bitmap);
+		return -ENOMEM;
+	}
+
+	psb->magic = GMFS_MAGIC;
+	psb->version = GMFS_VERSION;
+	psb->block_shift = GMFS_BLOCK_SHIFT;
+	psb->base = base;
+	psb->size = size;
+	psb->nr_blocks = nr_blocks;
+	psb->nr_inodes = GMFS_MAX_INODES;
+	psb->inode_table = PFN_PHYS(folio_pfn(itab));
+	psb->inode_table_order = folio_order(itab);
+	psb->bitmap = PFN_PHYS(folio_pfn(bitmap));
+	psb->bitmap_order = folio_order(bitmap);
+	psb->next_generation = 1;
+
+	root = &gmfs.inodes[GMFS_ROOT_INO];
+	root->flags = GMFS_INODE_USED;
+	root->mode = S_IFDIR | 0755;
+	root->parent = GMFS_ROOT_INO;
+	gmfs_set_times(root);
+
+	gmfs.psb = psb;
+	gmfs.base = base;
+	gmfs.size = size;
+	gmfs.nr_blocks = nr_blocks;
+	gmfs.free_blocks = nr_blocks;
+	gmfs.free_inodes = GMFS_MAX_INODES - 2;	/* 0 is unused */
+	return 0;
+}
+
+/**
+ * gmfs_store_alloc_inode - allocate an inode in the store
+ * @mode: its mode, type included
+ * @uid: owner
+ * @gid: group
+ * @parent: inode number of the directory it is created in
+ * @name: its name there
+ *
+ * Return: the new inode number, or -ENOSPC when the table is full.
+ */
+int gmfs_store_alloc_inode(umode_t mode, kuid_t uid, kgid_t gid,
+			   unsigned int parent, const struct qstr *name)
+{
+	struct gmfs_pinode *p;
+	unsigned int ino;
+
+	lockdep_assert_held(&gmfs.lock);
+	if (!gmfs.free_inodes)
+		return -ENOSPC;
+	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++)
+		if (!gmfs.inodes[ino].flags)
+			break;
+	if (WARN_ON_ONCE(ino == GMFS_MAX_INODES))
+		return -ENOSPC;
+
+	p = &gmfs.inodes[ino];
+	memset(p, 0, sizeof(*p));
+	p->flags = GMFS_INODE_USED;
+	p->mode = mode;
+	p->uid = from_kuid(&init_user_ns, uid);
+	p->gid = from_kgid(&init_user_ns, gid);
+	p->generation = gmfs.psb->next_generation++;
+	gmfs_set_times(p);
+	gmfs.free_inodes--;
+	gmfs_store_set_name(ino, parent, name);
+	return ino;
+}
+
+/**
+ * gmfs_store_set_name - record where an inode is in the tree
+ * @ino: inode number
+ * @parent: inode number of its directory
+ * @name: its name there, at most GMFS_NAME_MAX bytes
+ *
+ * Return: 0.
+ */
+int gmfs_store_set_name(unsigned int ino, unsigned int parent,
+			const struct qstr *name)
+{
+	struct gmfs_pinode *p = gmfs_pinode(ino);
+
+	lockdep_assert_held(&gmfs.lock);
+	p->parent = parent;
+	p->name_len = min_t(u32, name->len, GMFS_NAME_MAX);
+	memcpy(p->name, name->name, p->name_len);
+	memset(p->name + p->name_len, 0, sizeof(p->name) - p->name_len);
+	return 0;
+}
+
+/**
+ * gmfs_store_sync_attrs - record an inode's mode, owner and times
+ * @inode: the VFS inode, whose attributes are the new ones
+ */
+void gmfs_store_sync_attrs(struct inode *inode)
+{
+	struct gmfs_pinode *p = gmfs_pinode(inode->i_ino);
+	struct timespec64 ts;
+
+	lockdep_assert_held(&gmfs.lock);
+	p->mode = inode->i_mode;
+	p->uid = i_uid_read(inode);
+	p->gid = i_gid_read(inode);
+	ts = inode_get_atime(inode);
+	p->atime_sec = ts.tv_sec;
+	p->atime_nsec = ts.tv_nsec;
+	ts = inode_get_mtime(inode);
+	p->mtime_sec = ts.tv_sec;
+	p->mtime_nsec = ts.tv_nsec;
+	ts = inode_get_ctime(inode);
+	p->ctime_sec = ts.tv_sec;
+	p->ctime_nsec = ts.tv_nsec;
+}
+
+static void gmfs_free_blocks(const u32 *map, unsigned long from,
+			     unsigned long to)
+{
+	unsigned long i;
+
+	for (i = from; i < to; i++) {
+		WARN_ON_ONCE(!test_bit(map[i], gmfs.bitmap));
+		__clear_bit(map[i], gmfs.bitmap);
+	}
+	gmfs.free_blocks += to - from;
+}
+
+/**
+ * gmfs_store_free_inode - free an inode and all its blocks
+ * @ino: inode number
+ */
+void gmfs_store_free_inode(unsigned int ino)
+{
+	struct gmfs_pinode *p = gmfs_pinode(ino);
+	struct folio *map = gmfs.maps[ino];
+
+	lockdep_assert_held(&gmfs.lock);
+	if (map) {
+		gmfs_free_blocks(folio_address(map), 0, p->nr_blocks);
+		WRITE_ONCE(gmfs.maps[ino], NULL);
+		folio_put(map);
+	}
+	memset(p, 0, sizeof(*p));
+	gmfs.free_inodes++;
+}
+
+/*
+ * Take @nr free blocks for file blocks [@first, @first + @nr) into @map.
+ * Where a whole 1 GiB of the file starts, first look for 512 free blocks
+ * that are physically contiguous and 1 GiB aligned, so the file can be
+ * mapped with PUD entries; otherwise take blocks one by one.
+ */
+static int gmfs_take_blocks(u32 *map, unsigned long first, unsigned long nr)
+{
+	unsigned long align_off = (gmfs.base >> GMFS_BLOCK_SHIFT) &
+				  (GMFS_PUD_BLOCKS - 1);
+	unsigned long i = first, end = first + nr, b, hint = 0;
+
+	if (nr > gmfs.free_blocks)
+		return -ENOSPC;
+	while (i < end) {
+		if (!(i % GMFS_PUD_BLOCKS) && end - i >= GMFS_PUD_BLOCKS) {
+			b = bitmap_find_next_zero_area_off(gmfs.bitmap, gmfs.nr_blocks,
+							   0, GMFS_PUD_BLOCKS,
+							   GMFS_PUD_BLOCKS - 1,
+							   align_off);
+			if (b < gmfs.nr_blocks) {
+				unsigned long j;
+
+				bitmap_set(gmfs.bitmap, b, GMFS_PUD_BLOCKS);
+				for (j = 0; j < GMFS_PUD_BLOCKS; j++)
+					map[i++] = b + j;
+				continue;
+			}
+		}
+		b = find_next_zero_bit(gmfs.bitmap, gmfs.nr_blocks, hint);
+		if (b >= gmfs.nr_blocks)
+			b = find_first_zero_bit(gmfs.bitmap, gmfs.nr_blocks);
+		if (WARN_ON_ONCE(b >= gmfs.nr_blocks))
+			break;
+		__set_bit(b, gmfs.bitmap);
+		map[i++] = b;
+		hint = b + 1;
+	}
+	gmfs.free_blocks -= i - first;
+	if (i < end) {
+		gmfs_free_blocks(map, first, i);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* A block map folio able to hold @nr blocks, with the old map copied in. */
+static struct folio *gmfs_grow_map(unsigned int ino, unsigned long nr)
+{
+	unsigned int order = get_order(nr * sizeof(u32));
+	struct folio *old = gmfs.maps[ino], *new;
+
+	if (old && folio_order(old) >= order)
+		return old;
+	new = folio_alloc(GFP_KERNEL | __GFP_ZERO, order);
+	if (!new)
+		return NULL;
+	if (old)
+		memcpy(folio_address(new), folio_address(old),
+		       gmfs_pinode(ino)->nr_blocks * sizeof(u32));
+	return new;
+}
+
+/**
+ * gmfs_store_resize - give a file the blocks of a new size
+ * @ino: inode number
+ * @size: the new size in bytes
+ *
+ * Growing takes and zeroes blocks; failing, it leaves the file as it was.
+ * Shrinking frees the blocks past the new size: the caller must have
+ * unmapped them from user space first. Called with the file's
+ * invalidate_lock held exclusively. The store lock is held throughout, so
+ * a finalization never sees half a resize.
+ *
+ * Return: 0; -ENOSPC if there are not enough free blocks; -EFBIG beyond
+ * the largest block map; -EBUSY once finalized for kexec; -ENOMEM.
+ */
+int gmfs_store_resize(unsigned int ino, loff_t size)
+{
+	struct gmfs_pinode *p = gmfs_pinode(ino);
+	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), old_nr, i;
+	struct folio *map = NULL;
+	int err = 0;
+
+	if (nr > GMFS_MAX_FILE_BLOCKS)
+		return -EFBIG;
+
+	mutex_lock(&gmfs.lock);
+	if (gmfs.frozen) {
+		err = -EBUSY;
+		goto out;
+	}
+	old_nr = p->nr_blocks;
+	if (nr < old_nr)
+		gmfs_free_blocks(gmfs_block_map(ino), nr, old_nr);
+	if (nr <= old_nr)
+		goto done;
+
+	map = gmfs_grow_map(ino, nr);
+	if (!map) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = gmfs_take_blocks(folio_address(map), old_nr, nr - old_nr);
+	/* Nothing of an earlier file, or an earlier kernel, may show. */
+	for (i = old_nr; !err && i < nr; i++) {
+		err = gmfs_zero_block(((u32 *)folio_address(map))[i]);
+		cond_resched();
+	}
+	if (err) {
+		if (err != -ENOSPC)
+			gmfs_free_blocks(folio_address(map), old_nr, nr);
+		if (map != gmfs.maps[ino])
+			folio_put(map);
+		goto out;
+	}
+	if (map != gmfs.maps[ino]) {
+		struct folio *old = gmfs.maps[ino];
+
+		WRITE_ONCE(gmfs.maps[ino], map);
+		p->blocks = PFN_PHYS(folio_pfn(map));
+		p->blocks_order = folio_order(map);
+		if (old)
+			folio_put(old);
+	}
+done:
+	p->nr_blocks = nr;
+	p->size = size;
+out:
+	mutex_unlock(&gmfs.lock);
+	return err;
+}

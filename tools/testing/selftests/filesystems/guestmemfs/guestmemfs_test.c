@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guestmemfs: every operation and every error a user relies on.
+ *
+ * Needs a kernel booted with guestmemfs=SIZE (at least 64M) and root. Uses
+ * the guestmemfs mounted at GUESTMEMFS_DIR, or mounts one on a temporary
+ * directory; each test works in a directory of its own and removes it.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../kselftest_harness.h"
+
+#define GUESTMEMFS_MAGIC	0x474d4653
+#define BLK			(2UL << 20)
+#define NOBODY			65534
+
+static char mnt[256];
+static bool mounted_here;
+
+static int setup_mount(void)
+{
+	const char *dir = getenv("GUESTMEMFS_DIR");
+	struct statfs sfs;
+
+	if (dir) {
+		snprintf(mnt, sizeof(mnt), "%s", dir);
+	} else {
+		snprintf(mnt, sizeof(mnt), "/tmp/guestmemfs-test-%d", getpid());
+		if (mkdir(mnt, 0755) && errno != EEXIST)
+			return -1;
+		if (mount("none", mnt, "guestmemfs", 0, NULL))
+			return -1;
+		mounted_here = true;
+	}
+	if (statfs(mnt, &sfs) || sfs.f_type != GUESTMEMFS_MAGIC)
+		return -1;
+	return 0;
+}
+
+static void __attribute__((destructor)) teardown_mount(void)
+{
+	if (mounted_here) {
+		umount(mnt);
+		rmdir(mnt);
+	}
+}
+
+static unsigned long free_blocks(void)
+{
+	struct statfs sfs;
+
+	if (statfs(mnt, &sfs))
+		return -1UL;
+	return sfs.f_bfree;
+}
+
+static void rm_rf(const char *path)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	if (lstat(path, &st))
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		char sub[4096];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		rm_rf(sub);
+	}
+	if (d)
+		closedir(d);
+	rmdir(path);
+}
+
+/* A file of @size bytes in @dir; returns an O_RDWR fd. */
+static int make_file(const char *dir, const char *name, off_t size, mode_t mode)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (fd >= 0 && size && ftruncate(fd, size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void *map(int fd, size_t len)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Does touching @p raise SIGBUS? */
+static bool faults(char *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	bool ret = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		ret = true;
+	else
+		(void)__atomic_load_n(p, __ATOMIC_RELAXED);
+	sigaction(SIGBUS, &old, NULL);
+	return ret;
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+FIXTURE(gmfs) {
+	char dir[1024];
+};
+
+FIXTURE_SETUP(gmfs)
+{
+	if (getuid())
+		SKIP(return, "must be root");
+	if (!mnt[0] && setup_mount())
+		SKIP(return, "no guestmemfs (boot with guestmemfs=SIZE)");
+	snprintf(self->dir, sizeof(self->dir), "%s/%s.%d", mnt,
+		 _metadata->name, getpid());
+	ASSERT_EQ(0, mkdir(self->dir, 0755));
+}
+
+FIXTURE_TEARDOWN(gmfs)
+{
+	rm_rf(self->dir);
+}
+
+/* stat() says what was created, and statfs() counts 2 MiB blocks. */
+TEST_F(gmfs, create_stat_statfs)
+{
+	struct statfs sfs;
+	struct stat st;
+	time_t now = time(NULL);
+	unsigned long before;
+	int fd;
+
+	ASSERT_EQ(0, statfs(mnt, &sfs));
+	EXPECT_EQ(BLK, sfs.f_bsize);
+	EXPECT_EQ(255, sfs.f_namelen);
+	EXPECT_LE(sfs.f_bfree, sfs.f_blocks);
+	before = sfs.f_bfree;
+
+	fd = make_file(self->dir, "f", 0, 0640);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0640, st.st_mode & 07777);
+	EXPECT_EQ(getuid(), st.st_uid);
+	EXPECT_EQ(getgid(), st.st_gid);
+	EXPECT_EQ(0, st.st_size);
+	EXPECT_EQ(0, st.st_blocks);
+	EXPECT_EQ(1, st.st_nlink);
+	EXPECT_EQ(BLK, st.st_blksize);
+	EXPECT_LE(now - 2, st.st_mtime);
+	EXPECT_GE(now + 2, st.st_mtime);
+
+	/* 1 byte takes a block; 2M + 1 two. */
+	ASSERT_EQ(0, ftruncate(fd, 1));
+	EXPECT_EQ(before - 1, free_blocks());
+	ASSERT_EQ(0, ftruncate(fd, BLK + 1));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(BLK + 1, st.st_size);
+	EXPECT_EQ(2 * (BLK / 512), st.st_blocks);
+	EXPECT_EQ(before - 2, free_blocks());
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	EXPECT_EQ(before, free_blocks());
+	close(fd);
+}
+
+/* Data only through mmap(MAP_SHARED). */
+TEST_F(gmfs, mmap_only)
+{
+	char buf[16] = "x";
+	void *p;
+	int fd = make_file(self->dir, "f", BLK, 0600);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, write(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, pwrite(fd, buf, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, BLK, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE, fd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	p = map(fd, BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0xa5, BLK);
+	EXPECT_EQ(0, munmap(p, BLK));
+	p = map(fd, BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ((char)0xa5, ((char *)p)[BLK - 1]);
+	munmap(p, BLK);
+	close(fd);
+}
+
+/* New blocks are zero, and so is what a shrink cut off. */
+TEST_F(gmfs, grow_reads_zeros)
+{
+	int fd = make_file(self->dir, "f", 2 * BLK, 0600);
+	size_t cut = BLK + 4096 + 3, i;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map(fd, 2 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 2 * BLK; i++)
+		ASSERT_EQ(0, p[i]);
+	memset(p, 0x5a, 2 * BLK);
+	munmap(p, 2 * BLK);
+
+	ASSERT_EQ(0, ftruncate(fd, cut));
+	ASSERT_EQ(0, ftruncate(fd, 2 * BLK));
+	p = map(fd, 2 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < cut; i++)
+		ASSERT_EQ(0x5a, p[i]) TH_LOG("byte %zu", i);
+	for (i = cut; i < 2 * BLK; i++)
+		ASSERT_EQ(0, p[i]) TH_LOG("byte %zu holds old data", i);
+	munmap(p, 2 * BLK);
+	close(fd);
+}
+
+/*
+ * Shrinking a mapped file: the old mapping of what was cut gets SIGBUS,
+ * and never the memory of the file that gets the blocks next.
+ */
+TEST_F(gmfs, truncate_mapped_sigbus)
+{
+	int a = make_file(self->dir, "a", 4 * BLK, 0600), b;
+	char *pa, *pb;
+	size_t i;
+
+	ASSERT_LE(0, a);
+	pa = map(a, 4 * BLK);
+	ASSERT_NE(MAP_FAILED, pa);
+	memset(pa, 0x11, 4 * BLK);
+
+	ASSERT_EQ(0, ftruncate(a, BLK));
+	EXPECT_FALSE(faults(pa + BLK - 1));
+	EXPECT_EQ(0x11, pa[BLK - 1]);
+	EXPECT_TRUE(faults(pa + BLK));
+	EXPECT_TRUE(faults(pa + 3 * BLK + 5));
+
+	b = make_file(self->dir, "b", 3 * BLK, 0600);
+	ASSERT_LE(0, b);
+	pb = map(b, 3 * BLK);
+	ASSERT_NE(MAP_FAILED, pb);
+	for (i = 0; i < 3 * BLK; i += 4096)
+		ASSERT_EQ(0, pb[i]);
+	memset(pb, 0x22, 3 * BLK);
+	EXPECT_TRUE(faults(pa + 2 * BLK));
+
+	/* Page granular: a cut inside a block keeps the page it is in. */
+	ASSERT_EQ(0, ftruncate(a, 4096 + 1));
+	EXPECT_FALSE(faults(pa + 4096));
+	EXPECT_TRUE(faults(pa + 2 * 4096));
+	munmap(pa, 4 * BLK);
+	munmap(pb, 3 * BLK);
+	close(a);
+	close(b);
+}
+
+/* An unlinked file keeps its blocks while mapped, and frees them after. */
+TEST_F(gmfs, unlink_mapped)
+{
+	unsigned long before = free_blocks();
+	char path[4096];
+	int fd = make_file(self->dir, "f", 3 * BLK, 0600);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map(fd, 3 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	close(fd);
+	memset(p, 0x33, 3 * BLK);
+	snprintf(path, sizeof(path), "%s/f", self->dir);
+	ASSERT_EQ(0, unlink(path));
+	EXPECT_EQ(0x33, p[3 * BLK - 1]);
+	EXPECT_EQ(before - 3, free_blocks());
+	munmap(p, 3 * BLK);
+	EXPECT_EQ(before, free_blocks());
+}
+
+/* Fill to ENOSPC: a failed grow changes nothing; freeing makes room. */
+TEST_F(gmfs, enospc)
+{
+	unsigned long nfree = free_blocks();
+	struct stat st;
+	int a, b;
+
+	ASSERT_LT(1, nfree);
+	a = make_file(self->dir, "a", BLK, 0600);
+	ASSERT_LE(0, a);
+	EXPECT_EQ(-1, ftruncate(a, (nfree + 1) * BLK));
+	EXPECT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, fstat(a, &st));
+	EXPECT_EQ(BLK, st.st_size);
+	EXPECT_EQ(nfree - 1, free_blocks());
+
+	ASSERT_EQ(0, ftruncate(a, nfree * BLK));
+	EXPECT_EQ(0, free_blocks());
+	b = make_file(self->dir, "b", 0, 0600);
+	ASSERT_LE(0, b);
+	EXPECT_EQ(-1, ftruncate(b, 1));
+	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_EQ(-1, fallocate(b, 0, 0, BLK));
+	EXPECT_EQ(ENOSPC, errno);
+
+	ASSERT_EQ(0, ftruncate(a, 0));
+	EXPECT_EQ(nfree, free_blocks());
+	EXPECT_EQ(0, ftruncate(b, nfree * BLK));
+	EXPECT_EQ(0, ftruncate(b, 0));
+	close(a);
+	close(b);
+}
+
+/* fallocate() mode 0 grows the file; holes and keep-size make no sense. */
+TEST_F(gmfs, fallocate)
+{
+	struct stat st;
+	int fd = make_file(self->dir, "f", 0, 0600);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, 0, BLK, 4096));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(BLK + 4096, st.st_size);
+	ASSERT_EQ(0, fallocate(fd, 0, 0, 10));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(BLK + 4096, st.st_size);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * BLK));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				0, BLK));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	close(fd);
+}
+
+/* Names: length limits, EEXIST, directories, rename in all its forms. */
+TEST_F(gmfs, names)
+{
+	char name[300], path[4096], path2[4096];
+	struct stat st;
+	int fd;
+
+	memset(name, 'n', 255);
+	name[255] = 0;
+	fd = make_file(self->dir, name, 0, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	name[255] = 'n';
+	name[256] = 0;
+	EXPECT_EQ(-1, make_file(self->dir, name, 0, 0600));
+	EXPECT_EQ(ENAMETOOLONG, errno);
+	fd = make_file(self->dir, "a", 0, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	EXPECT_EQ(-1, make_file(self->dir, "a", 0, 0600));
+	EXPECT_EQ(EEXIST, errno);
+
+	snprintf(path, sizeof(path), "%s/d", self->dir);
+	ASSERT_EQ(0, mkdir(path, 0700));
+	EXPECT_EQ(-1, mkdir(path, 0700));
+	EXPECT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_TRUE(S_ISDIR(st.st_mode));
+	EXPECT_EQ(0700, st.st_mode & 07777);
+	ASSERT_EQ(0, stat(self->dir, &st));
+	EXPECT_EQ(3, st.st_nlink);
+
+	/* a -> d/b, across directories */
+	snprintf(path, sizeof(path), "%s/a", self->dir);
+	snprintf(path2, sizeof(path2), "%s/d/b", self->dir);
+	ASSERT_EQ(0, rename(path, path2));
+	EXPECT_EQ(-1, stat(path, &st));
+	EXPECT_EQ(0, stat(path2, &st));
+
+	snprintf(path, sizeof(path), "%s/d", self->dir);
+	EXPECT_EQ(-1, rmdir(path));
+	EXPECT_EQ(ENOTEMPTY, errno);
+
+	/* noreplace, exchange, replace */
+	fd = make_file(self->dir, "c", BLK, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/c", self->dir);
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, path, AT_FDCWD, path2, RENAME_NOREPLACE));
+	EXPECT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, renameat2(AT_FDCWD, path, AT_FDCWD, path2, RENAME_EXCHANGE));
+	ASSERT_EQ(0, stat(path2, &st));
+	EXPECT_EQ(BLK, st.st_size);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0, st.st_size);
+	ASSERT_EQ(0, rename(path, path2));
+	ASSERT_EQ(0, stat(path2, &st));
+	EXPECT_EQ(0, st.st_size);
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, path2, AT_FDCWD, path, RENAME_WHITEOUT));
+	EXPECT_EQ(EINVAL, errno);
+
+	ASSERT_EQ(0, unlink(path2));
+	snprintf(path, sizeof(path), "%s/d", self->dir);
+	EXPECT_EQ(0, rmdir(path));
+}
+
+/* chmod, chown and utimes stick. */
+TEST_F(gmfs, attributes)
+{
+	struct timespec ts[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
+	char path[4096];
+	struct stat st;
+	int fd = make_file(self->dir, "f", 0, 0600);
+
+	ASSERT_LE(0, fd);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/f", self->dir);
+	ASSERT_EQ(0, chmod(path, 04751));
+	ASSERT_EQ(0, chown(path, 1234, 5678));
+	ASSERT_EQ(0, utimensat(AT_FDCWD, path, ts, 0));
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(04751 & ~04000, st.st_mode & 07777) TH_LOG("chown clears setuid");
+	EXPECT_EQ(1234, st.st_uid);
+	EXPECT_EQ(5678, st.st_gid);
+	EXPECT_EQ(ts[0].tv_sec, st.st_atim.tv_sec);
+	EXPECT_EQ(ts[0].tv_nsec, st.st_atim.tv_nsec);
+	EXPECT_EQ(ts[1].tv_sec, st.st_mtim.tv_sec);
+	EXPECT_EQ(ts[1].tv_nsec, st.st_mtim.tv_nsec);
+}
+
+/* A 2 MiB block faults in once: PMD mappings. */
+TEST_F(gmfs, pmd_mapping)
+{
+	int fd = make_file(self->dir, "f", 4 * BLK, 0600);
+	long before;
+	char *p;
+	size_t i;
+
+	ASSERT_LE(0, fd);
+	p = map(fd, 4 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, (uintptr_t)p % BLK);
+	before = minflt();
+	for (i = 0; i < 4 * BLK; i += 4096)
+		p[i] = 1;
+	EXPECT_GE(4, minflt() - before) TH_LOG("%ld faults for 8 MiB", minflt() - before);
+	munmap(p, 4 * BLK);
+	close(fd);
+}
+
+static void child_expect(struct __test_metadata *_metadata, int status)
+{
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* Not root, not in the initial user namespace: no mount, no access. */
+TEST_F(gmfs, unprivileged)
+{
+	char path[4096], target[4096];
+	int fd, status;
+	pid_t pid;
+
+	fd = make_file(self->dir, "secret", BLK, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	snprintf(target, sizeof(target), "%s/mnt", self->dir);
+	ASSERT_EQ(0, mkdir(target, 0777));
+
+	pid = fork();
+	if (!pid) {
+		snprintf(path, sizeof(path), "%s/secret", self->dir);
+		if (setgid(NOBODY) || setuid(NOBODY))
+			_exit(10);
+		if (!mount("none", target, "guestmemfs", 0, NULL) || errno != EPERM)
+			_exit(11);
+		if (open(path, O_RDWR) >= 0 || errno != EACCES)
+			_exit(12);
+		snprintf(path, sizeof(path), "%s/new", self->dir);
+		if (open(path, O_RDWR | O_CREAT, 0600) >= 0 || errno != EACCES)
+			_exit(13);
+		_exit(0);
+	}
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	child_expect(_metadata, status);
+
+	pid = fork();
+	if (!pid) {
+		/* All capabilities in a user namespace of its own: still no. */
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS))
+			_exit(20);
+		if (!mount("none", target, "guestmemfs", 0, NULL) || errno != EPERM)
+			_exit(21);
+		_exit(0);
+	}
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	child_expect(_metadata, status);
+}
+
+/* One of the processes of the concurrent test: 3 seconds of changes. */
+static void churn(const char *dir, int id)
+{
+	unsigned int seed = getpid();
+	time_t end = time(NULL) + 3;
+	char a[4096], b[4096];
+	int fd;
+
+	while (time(NULL) < end) {
+		snprintf(a, sizeof(a), "%s/p%d.%d", dir, id, rand_r(&seed) % 8);
+		snprintf(b, sizeof(b), "%s/p%d.%d", dir, id, rand_r(&seed) % 8);
+		switch (rand_r(&seed) % 4) {
+		case 0:
+			fd = open(a, O_RDWR | O_CREAT, 0600);
+			if (fd < 0)
+				break;
+			if (ftruncate(fd, (rand_r(&seed) % 4) * BLK / 2) &&
+			    errno != ENOSPC)
+				_exit(1);
+			close(fd);
+			break;
+		case 1:
+			unlink(a);
+			break;
+		case 2:
+			rename(a, b);
+			break;
+		default:
+			if (!mkdir(a, 0700))
+				rmdir(a);
+			break;
+		}
+	}
+	_exit(0);
+}
+
+/*
+ * Several processes creating, resizing, renaming and removing files at
+ * once; afterwards the blocks the files hold are exactly the blocks
+ * statfs() says are used.
+ */
+TEST_F(gmfs, concurrent)
+{
+	unsigned long before = free_blocks(), held = 0;
+	int i, status;
+
+	for (i = 0; i < 4; i++)
+		if (!fork())
+			churn(self->dir, i);
+	for (i = 0; i < 4; i++) {
+		ASSERT_LT(0, wait(&status));
+		child_expect(_metadata, status);
+	}
+	{
+		struct dirent *de;
+		DIR *d = opendir(self->dir);
+
+		ASSERT_NE(NULL, d);
+		while ((de = readdir(d))) {
+			char p[4096];
+			struct stat st;
+
+			snprintf(p, sizeof(p), "%s/%s", self->dir, de->d_name);
+			if (de->d_name[0] != '.' && !stat(p, &st))
+				held += st.st_blocks / (BLK / 512);
+		}
+		closedir(d);
+	}
+	EXPECT_EQ(before - held, free_blocks());
+}
+
+TEST_HARNESS_MAIN
