@@ -15,6 +15,21 @@ mkdir -p "$out"
 msg "KHO: preserve, finalize, kexec, reserve and restore at orders 0, 9 and 18"
 VMTEST_MANIFESTS=$TOP/harness/bench/kho.vmt VMTEST_LOGS=$out/kho \
 VMTEST_MEM=${BENCH_MEM:-8G} VMTEST_TIMEOUT=${BENCH_TIMEOUT:-3600} \
-	python3 "$TOP/harness/vmtest.py" | tail -n 3
+	python3 "$TOP/harness/vmtest.py" | tail -n 1
+
+bench_run() {	# NAME MANIFEST [APPEND]
+	VMTEST_MANIFESTS=$TOP/harness/bench/$2 VMTEST_LOGS=$out/$1 \
+	VMTEST_APPEND=${3:-} VMTEST_MEM=${BENCH_MEM:-8G} \
+	VMTEST_TIMEOUT=${BENCH_TIMEOUT:-3600} \
+		python3 "$TOP/harness/vmtest.py" | tail -n 1
+}
+
+msg "guestmemfs: page faults and time to write 1 GiB, against hugetlbfs and tmpfs"
+bench_run gmfs-touch gmfs-touch.vmt
+msg "guestmemfs: memory map and direct map, 1 GiB carve-out against 1 GiB of hugetlbfs"
+bench_run meminfo-guestmemfs gmfs-meminfo.vmt "guestmemfs=1G kunit.enable=0"
+bench_run meminfo-hugetlbfs gmfs-meminfo.vmt "hugepagesz=2M hugepages=512 kunit.enable=0"
+msg "guestmemfs: the live update blackout with a full 3 GiB carve-out"
+bench_run gmfs-blackout gmfs-blackout.vmt
 
 python3 "$TOP/harness/bench_report.py" "$out"

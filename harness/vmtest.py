@@ -17,7 +17,7 @@ stops early (panic, triple fault) and on a timeout: the whole run is bounded
 by VMTEST_TIMEOUT and a silent guest by VMTEST_SILENCE seconds.
 
 Environment: VMTEST_CYCLES (kexecs, default 1), VMTEST_ACCEL (tcg|kvm),
-VMTEST_MEM (default 6G), VMTEST_SMP (2), VMTEST_APPEND (more kernel
+VMTEST_MEM (default 8G), VMTEST_SMP (2), VMTEST_APPEND (more kernel
 arguments), VMTEST_TIMEOUT, VMTEST_SILENCE, VMTEST_MANIFESTS (colon
 separated), VMTEST_LOGS (where the serial log and TAP go, default
 build/logs), VMTEST_DEMO=1 (narrate every step).
@@ -193,7 +193,7 @@ def qemu_cmd(cpio, cycles, extra):
             '-machine', 'q35,accel=%s' % accel,
             '-cpu', 'host' if accel == 'kvm' else 'qemu64,+pdpe1gb',
             '-smp', os.environ.get('VMTEST_SMP', '2'),
-            '-m', os.environ.get('VMTEST_MEM', '6G'),
+            '-m', os.environ.get('VMTEST_MEM', '8G'),
             '-device', 'intel-iommu',
             '-device', 'edu',
             '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
@@ -208,7 +208,9 @@ def boot_qemu(cmd, serial_log, timeout, silence, demo):
     t0 = time.time()
     last = t0
     ended = None
-    with open(serial_log, 'w') as slog:
+    timeline = open(os.path.join(os.path.dirname(serial_log),
+                                 'vmtest-timeline.log'), 'w')
+    with open(serial_log, 'w') as slog, timeline:
         slog.write('# %s\n' % ' '.join(map(shlex.quote, cmd)))
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -234,6 +236,11 @@ def boot_qemu(cmd, serial_log, timeout, silence, demo):
                 line = raw.decode(errors='replace').rstrip('\r')
                 lines.append(line)
                 slog.write(line + '\n')
+                # Host time of the guest's steps, which no guest clock
+                # can give across a kexec.
+                if 'VMTEST-STEP' in line or 'BENCH' in line or \
+                        BANNER_RE.search(line):
+                    timeline.write('%.3f %s\n' % (time.time() - t0, line))
                 if demo:
                     narrate(line, time.time() - t0)
             slog.flush()

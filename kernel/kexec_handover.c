@@ -1077,7 +1077,8 @@ static void kho_damage_undo(void)
 /**
  * kho_test_corrupt - damage the finalized handover, for lib/test_kho.c
  * @how: "compatible" or "truncated" to damage the root FDT; "chunk-loop",
- *	"chunk-outside" or "bitmap-scratch" to damage the chunk list
+ *	"chunk-outside" or "bitmap-scratch" to damage the chunk list;
+ *	"subtree:NAME" to point subtree NAME at memory that is not preserved
  *
  * Lets the KHO test check, across a real kexec, that the next kernel
  * rejects a corrupt handover with one error and boots normally. Aborting
@@ -1104,6 +1105,14 @@ int kho_test_corrupt(const char *how)
 			err = -EINVAL;
 	} else if (!strcmp(how, "truncated")) {
 		fdt_set_totalsize(fdt, 2 * PAGE_SIZE);
+	} else if (!strncmp(how, "subtree:", 8)) {
+		/* Its owner must refuse it, and only it. */
+		u64 bad = kho_scratch[0].addr;
+		int node = fdt_subnode_offset(fdt, 0, how + 8);
+
+		if (node < 0 || fdt_setprop_inplace(fdt, node, PROP_SUB_FDT,
+						    &bad, sizeof(bad)))
+			err = -ENOENT;
 	} else if (strcmp(how, "chunk-loop") && strcmp(how, "chunk-outside") &&
 		   strcmp(how, "bitmap-scratch")) {
 		err = -EINVAL;

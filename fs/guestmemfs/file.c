@@ -10,6 +10,7 @@
  * fault can map a block that is being freed.
  */
 
+#include <linux/cpufeature.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
@@ -71,7 +72,9 @@ static vm_fault_t gmfs_huge_fault(struct vm_fault *vmf, unsigned int order)
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 	case PUD_ORDER:
-		if (!gmfs_pud_contiguous(map, block)) {
+		/* A PUD leaf needs 1 GiB pages, which not every CPU has. */
+		if (!boot_cpu_has(X86_FEATURE_GBPAGES) ||
+		    !gmfs_pud_contiguous(map, block)) {
 			ret = VM_FAULT_FALLBACK;
 			break;
 		}

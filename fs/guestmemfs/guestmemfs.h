@@ -138,6 +138,25 @@ extern const struct file_operations gmfs_file_operations;
 
 /* kho.c */
 #ifdef CONFIG_KEXEC_HANDOVER
+/* What the next kernel restores, and why it rejected it. */
+struct gmfs_restore {
+	const char *why;
+	unsigned int ino;
+	struct folio *fdt, *psb, *inodes, *bitmap;
+	struct folio *maps[GMFS_MAX_INODES];
+	unsigned long *used;
+	unsigned int *sorted;
+};
+
+#if IS_ENABLED(CONFIG_KUNIT)
+bool gmfs_check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
+		    u64 base, u64 size);
+bool gmfs_check_inodes(struct gmfs_restore *r, const struct gmfs_psb *psb,
+		       struct gmfs_pinode *inodes);
+bool gmfs_check_blocks(struct gmfs_restore *r, const struct gmfs_psb *psb,
+		       const u32 *map, u64 nr, unsigned int ino);
+#endif
+
 int gmfs_kho_init(void);
 int gmfs_kho_restore(void);
 #else

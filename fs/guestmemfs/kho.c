@@ -17,12 +17,14 @@
 
 #define pr_fmt(fmt) "guestmemfs: " fmt
 
+#include <kunit/visibility.h>
 #include <linux/bitmap.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/notifier.h>
+#include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
@@ -189,15 +191,6 @@ int __init gmfs_kho_init(void)
 
 /* Restoring */
 
-struct gmfs_restore {
-	const char *why;
-	unsigned int ino;
-	struct folio *fdt, *psb, *inodes, *bitmap;
-	struct folio *maps[GMFS_MAX_INODES];
-	unsigned long *used;
-	unsigned int *sorted;
-};
-
 static bool reject(struct gmfs_restore *r, const char *why, unsigned int ino)
 {
 	r->why = why;
@@ -232,14 +225,40 @@ static bool check_name(const struct gmfs_pinode *p)
 	return true;
 }
 
+/**
+ * gmfs_check_blocks - check the block map of a file and account its blocks
+ * @r: the restore; its used bitmap collects the blocks of every file
+ * @psb: the handed-over superblock, already checked
+ * @map: the file's block map
+ * @nr: the number of blocks the file holds
+ * @ino: the file's inode number, for the message
+ *
+ * Return: true if every block is inside the carve-out and no other file
+ * holds it; false, with @r saying why, otherwise.
+ */
+VISIBLE_IF_KUNIT bool gmfs_check_blocks(struct gmfs_restore *r,
+					const struct gmfs_psb *psb,
+					const u32 *map, u64 nr,
+					unsigned int ino)
+{
+	u64 i;
+
+	for (i = 0; i < nr; i++) {
+		if (map[i] >= psb->nr_blocks)
+			return reject(r, "block out of range", ino);
+		if (__test_and_set_bit(map[i], r->used))
+			return reject(r, "block used twice", ino);
+	}
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmfs_check_blocks);
+
 static bool check_inode(struct gmfs_restore *r, const struct gmfs_psb *psb,
 			struct gmfs_pinode *inodes, unsigned int ino)
 {
 	struct gmfs_pinode *p = &inodes[ino];
 	const struct gmfs_pinode *parent;
 	umode_t type = p->mode & S_IFMT;
-	unsigned long i;
-	u32 *map;
 
 	if (p->flags & ~GMFS_INODE_USED)
 		return reject(r, "bad inode flags", ino);
@@ -282,18 +301,12 @@ static bool check_inode(struct gmfs_restore *r, const struct gmfs_psb *psb,
 	}
 	if (p->blocks_order < get_order(p->nr_blocks * sizeof(u32)) ||
 	    p->blocks_order > MAX_PAGE_ORDER)
-		return reject(r, "block map too small", ino);
+		return reject(r, "bad block map order", ino);
 	r->maps[ino] = restore_folio(p->blocks, p->blocks_order);
 	if (!r->maps[ino])
 		return reject(r, "block map not preserved", ino);
-	map = folio_address(r->maps[ino]);
-	for (i = 0; i < p->nr_blocks; i++) {
-		if (map[i] >= psb->nr_blocks)
-			return reject(r, "block out of range", ino);
-		if (__test_and_set_bit(map[i], r->used))
-			return reject(r, "block used twice", ino);
-	}
-	return true;
+	return gmfs_check_blocks(r, psb, folio_address(r->maps[ino]),
+				 p->nr_blocks, ino);
 }
 
 /* Every inode must reach the root through its parents. */
@@ -315,16 +328,22 @@ static bool check_tree(struct gmfs_restore *r, const struct gmfs_pinode *inodes)
 
 static const struct gmfs_pinode *sort_inodes;
 
-static int cmp_entry(const void *a, const void *b)
+/* Directory entries by parent and name. */
+static int cmp_name(const struct gmfs_pinode *x, const struct gmfs_pinode *y)
 {
-	const struct gmfs_pinode *x = &sort_inodes[*(const unsigned int *)a];
-	const struct gmfs_pinode *y = &sort_inodes[*(const unsigned int *)b];
-
 	if (x->parent != y->parent)
 		return x->parent < y->parent ? -1 : 1;
 	if (x->name_len != y->name_len)
 		return x->name_len < y->name_len ? -1 : 1;
 	return memcmp(x->name, y->name, x->name_len);
+}
+
+/* And then by inode number, so that the later of two duplicates is blamed. */
+static int cmp_entry(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return cmp_name(&sort_inodes[x], &sort_inodes[y]) ?: (x > y) - (x < y);
 }
 
 /* No two entries of a directory have the same name. */
@@ -338,13 +357,24 @@ static bool check_unique(struct gmfs_restore *r, const struct gmfs_pinode *inode
 	sort_inodes = inodes;
 	sort(r->sorted, n, sizeof(*r->sorted), cmp_entry, NULL);
 	for (i = 1; i < n; i++)
-		if (!cmp_entry(&r->sorted[i - 1], &r->sorted[i]))
+		if (!cmp_name(&inodes[r->sorted[i - 1]], &inodes[r->sorted[i]]))
 			return reject(r, "two entries of the same name", r->sorted[i]);
 	return true;
 }
 
-static bool check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
-		      u64 base, u64 size)
+/**
+ * gmfs_check_psb - check the handed-over superblock
+ * @r: the restore, which says why on failure
+ * @psb: the superblock
+ * @base: the carve-out the subtree names: physical address
+ * @size: and size
+ *
+ * Return: true if this kernel understands the format and the superblock
+ * describes the carve-out; false, with @r saying why, otherwise.
+ */
+VISIBLE_IF_KUNIT bool gmfs_check_psb(struct gmfs_restore *r,
+				     const struct gmfs_psb *psb,
+				     u64 base, u64 size)
 {
 	if (psb->magic != GMFS_MAGIC || psb->version != GMFS_VERSION ||
 	    psb->block_shift != GMFS_BLOCK_SHIFT)
@@ -361,6 +391,36 @@ static bool check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
 		return reject(r, "bad table sizes", 0);
 	return true;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmfs_check_psb);
+
+/**
+ * gmfs_check_inodes - check the handed-over inode table
+ * @r: the restore: restores the block maps into @r->maps, collects the
+ *	blocks files hold in @r->used, and says why on failure
+ * @psb: the handed-over superblock, already checked
+ * @inodes: the inode table, without the inodes of unlinked files
+ *
+ * Checks every field of every inode in use, that every inode reaches the
+ * root directory through directories, and that no directory has two
+ * entries of the same name.
+ *
+ * Return: true if the table can be used as it is.
+ */
+VISIBLE_IF_KUNIT bool gmfs_check_inodes(struct gmfs_restore *r,
+					const struct gmfs_psb *psb,
+					struct gmfs_pinode *inodes)
+{
+	unsigned int ino;
+
+	if (!(inodes[GMFS_ROOT_INO].flags & GMFS_INODE_USED))
+		return reject(r, "no root directory", GMFS_ROOT_INO);
+	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++)
+		if ((inodes[ino].flags & GMFS_INODE_USED) &&
+		    !check_inode(r, psb, inodes, ino))
+			return false;
+	return check_tree(r, inodes) && check_unique(r, inodes);
+}
+EXPORT_SYMBOL_IF_KUNIT(gmfs_check_inodes);
 
 /* The subtree: where the superblock and the carve-out are. */
 static bool check_fdt(struct gmfs_restore *r, u64 *psb, u64 *base, u64 *size)
@@ -399,7 +459,7 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 	if (!r->psb)
 		return reject(r, "superblock not preserved", 0);
 	psb = folio_address(r->psb);
-	if (!check_psb(r, psb, base, size))
+	if (!gmfs_check_psb(r, psb, base, size))
 		return false;
 	r->inodes = restore_folio(psb->inode_table, psb->inode_table_order);
 	r->bitmap = restore_folio(psb->bitmap, psb->bitmap_order);
@@ -411,8 +471,6 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 		return reject(r, "out of memory", 0);
 
 	inodes = folio_address(r->inodes);
-	if (!(inodes[GMFS_ROOT_INO].flags & GMFS_INODE_USED))
-		return reject(r, "no root directory", GMFS_ROOT_INO);
 	/* Files unlinked before the kexec are dropped, blocks and all. */
 	for (ino = 0; ino < GMFS_MAX_INODES; ino++) {
 		struct gmfs_pinode *p = &inodes[ino];
@@ -428,11 +486,7 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 		}
 		memset(p, 0, sizeof(*p));
 	}
-	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++)
-		if ((inodes[ino].flags & GMFS_INODE_USED) &&
-		    !check_inode(r, psb, inodes, ino))
-			return false;
-	return check_tree(r, inodes) && check_unique(r, inodes);
+	return gmfs_check_inodes(r, psb, inodes);
 }
 
 static void gmfs_restore_install(struct gmfs_restore *r)
@@ -489,6 +543,7 @@ static void gmfs_restore_cleanup(struct gmfs_restore *r)
  */
 int __init gmfs_kho_restore(void)
 {
+	u64 t0 = local_clock();
 	struct gmfs_restore *r;
 	phys_addr_t phys;
 	int err = 0;
@@ -514,9 +569,11 @@ int __init gmfs_kho_restore(void)
 		gmfs.broken = r->why;
 		err = -EUCLEAN;
 	} else {
-		pr_info("restored from the handover: %u inodes, %lu of %lu blocks in use\n",
+		pr_info("restored from the handover: %llu MiB at %pa, %u inodes, %lu of %lu blocks in use, in %llu us\n",
+			(u64)gmfs.size >> 20, &gmfs.base,
 			GMFS_MAX_INODES - 1 - gmfs.free_inodes,
-			gmfs.nr_blocks - gmfs.free_blocks, gmfs.nr_blocks);
+			gmfs.nr_blocks - gmfs.free_blocks, gmfs.nr_blocks,
+			div_u64(local_clock() - t0, NSEC_PER_USEC));
 	}
 	mutex_unlock(&gmfs.lock);
 	gmfs_restore_cleanup(r);

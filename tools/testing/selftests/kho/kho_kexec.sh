@@ -13,10 +13,13 @@
 #   0, 1, 2   finalize: the next kernel restores and checks every byte,
 #             three times in a row (memory carried over several kexecs)
 #   3         no finalize: the next kernel boots without a handover
-#   4, 5, 6   finalize, then damage the handover (chunk list loop,
+#   4         finalize, then point the guestmemfs subtree at memory that is
+#             not preserved: the handover is taken, guestmemfs refuses its
+#             part of it
+#   5, 6, 7   finalize, then damage the handover (chunk list loop,
 #             root FDT compatible, bitmap in scratch memory): the next
 #             kernel reports it in one line, ignores it and boots
-#   7 and on  finalize
+#   8 and on  finalize
 #
 # Exit status 0 is a pass.
 
@@ -33,9 +36,10 @@ plan_of() {
 	case "$1" in
 	0|1|2) echo kho ;;
 	3) echo plain ;;
-	4) echo corrupt:chunk-loop ;;
-	5) echo corrupt:compatible ;;
-	6) echo corrupt:bitmap-scratch ;;
+	4) echo subtree:guestmemfs ;;
+	5) echo corrupt:chunk-loop ;;
+	6) echo corrupt:compatible ;;
+	7) echo corrupt:bitmap-scratch ;;
 	*) echo kho ;;
 	esac
 }
@@ -64,6 +68,9 @@ prepare() {
 	corrupt:*)
 		echo "${plan#corrupt:}" > "$TEST/corrupt" || fail "damage ${plan#corrupt:}"
 		;;
+	subtree:*)
+		echo "$plan" > "$TEST/corrupt" || fail "damage $plan"
+		;;
 	esac
 	return 0
 }
@@ -86,7 +93,7 @@ check() {
 	echo "previous boot: $plan, its kho_test generation $prev; now generation $gen"
 
 	case "$plan" in
-	kho)
+	kho|subtree:*)
 		[ "$(ignored_lines)" = 0 ] || fail "handover ignored: $(ignored)"
 		[ -r "$KHO/in/fdt" ] || fail "no $KHO/in/fdt"
 		[ -r "$KHO/in/sub_fdts/kho-test" ] || fail "no kho-test subtree"

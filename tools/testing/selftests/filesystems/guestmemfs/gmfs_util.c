@@ -12,8 +12,10 @@
  *                                   namespace changes must fail with EBUSY
  *                                   and mapped data must stay writable;
  *                                   then abort, and they must work again
- *   gmfs_util touch FILE            map FILE, write a byte in every page,
+ *   gmfs_util touch FILE            map FILE, write every byte of it,
  *                                   print page faults and time
+ *   gmfs_util mount DIR             mount guestmemfs on DIR, print the
+ *                                   time mount(2) took
  *   gmfs_util usage DIR             do the blocks the files under DIR hold
  *                                   add up to what statfs() says is used?
  *   gmfs_util fill-rest FILE        take every free block with FILE, check
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -231,10 +234,12 @@ static int cmd_touch(const char *file)
 		return fail("%s: mmap: %s", file, strerror(errno));
 	getrusage(RUSAGE_SELF, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < size; i += 4096)
-		p[i] = 1;
+	memset(p, 0x5a, size);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_SELF, &r1);
+	for (i = 0; i < size; i += 4096)
+		if (p[i] != 0x5a)
+			return fail("%s: byte %lld not written", file, (long long)i);
 	printf("bytes=%lld faults=%ld us=%lld\n", (long long)size,
 	       r1.ru_minflt - r0.ru_minflt,
 	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
@@ -243,6 +248,19 @@ static int cmd_touch(const char *file)
 }
 
 #define BLK (2UL << 20)
+
+static int cmd_mount(const char *dir)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (mount("none", dir, "guestmemfs", 0, NULL))
+		return fail("mount %s: %s", dir, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("us=%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
+	       (t1.tv_nsec - t0.tv_nsec) / 1000);
+	return 0;
+}
 
 static unsigned long long held;
 
@@ -307,6 +325,8 @@ static int cmd_fill_rest(const char *file)
 
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "mount"))
+		return cmd_mount(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "usage"))
 		return cmd_usage(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "fill-rest"))
@@ -321,6 +341,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "touch"))
 		return cmd_touch(argv[2]);
 	fprintf(stderr, "usage: %s fill FILE SIZE SEED | check FILE SEED |\n", argv[0]);
-	fprintf(stderr, "\tfreeze FILE FINALIZE | touch FILE | usage DIR | fill-rest FILE\n");
+	fprintf(stderr, "\tfreeze FILE FINALIZE | touch FILE | mount DIR | usage DIR |\n");
+	fprintf(stderr, "\tfill-rest FILE\n");
 	return 2;
 }

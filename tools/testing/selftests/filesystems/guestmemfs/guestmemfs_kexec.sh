@@ -9,8 +9,10 @@
 #
 # The kexec is the caller's, and so is the kexec handover; STATE is a
 # directory that survives the kexec, and HOW says what the previous kernel
-# handed over: "kho" (a good handover), "plain" (none), or "corrupt:KIND"
-# (a damaged one, see tools/testing/selftests/kho/kho_kexec.sh).
+# handed over: "kho" (a good handover), "plain" (none), "corrupt:KIND" (a
+# damaged one, see tools/testing/selftests/kho/kho_kexec.sh), or
+# "subtree:guestmemfs" (a good handover whose guestmemfs part points at
+# memory that is not preserved).
 #
 # The first time, prepare builds a tree of directories and files of varied
 # sizes (one of 300 MiB) with random contents, modes, owners and times, and
@@ -91,6 +93,29 @@ change_tree() {
 	chown 4321:8765 $MNT/gen$gen/new
 }
 
+# Where this boot's carve-out is, from its messages: "base size" in hex.
+carveout() {
+	at='\([0-9]*\) MiB at \(0x[0-9a-f]*\)'
+	dmesg | sed -n "s/.*guestmemfs: $at.*/\\2 \\1/p;
+			s/.*guestmemfs: restored from the handover: $at.*/\\2 \\1/p" |
+		tail -n 1
+}
+
+# Is the recorded carve-out inside a Reserved range of /proc/iomem, and
+# in no System RAM?
+still_reserved() {
+	set -- $(cat "$STATE/gmfs.carveout")
+	base=$(($1)) end=$(($1 + $2 * 1048576 - 1)) ok=1
+	while read -r range name; do
+		s=$((0x${range%-*})) e=$((0x${range#*-}))
+		case "$name" in
+		": Reserved") [ $s -le $base ] && [ $e -ge $end ] && ok=0 ;;
+		": System RAM") [ $s -le $end ] && [ $e -ge $base ] && return 1 ;;
+		esac
+	done < /proc/iomem
+	return $ok
+}
+
 check_data() {
 	while read -r f seed size; do
 		$UTIL check "$MNT/$f" "$seed" || fail "data of $f"
@@ -113,6 +138,8 @@ prepare() {
 		echo "built a new tree"
 	fi
 	echo $gen > "$STATE/gmfs.gen"
+	carveout > "$STATE/gmfs.carveout"
+	[ -s "$STATE/gmfs.carveout" ] || fail "where is the carve-out?"
 	snapshot > "$STATE/gmfs.snapshot"
 	echo tree > "$STATE/gmfs.state"
 	$UTIL usage $MNT || fail "free space"
@@ -147,8 +174,24 @@ check() {
 		check_data
 		echo "every file intact after filling the free space"
 		;;
+	subtree:guestmemfs)
+		rm -f "$STATE/gmfs.state" "$STATE/gmfs.seeds"
+		[ "$state" = tree ] || { echo "no tree was handed over"; return 0; }
+		! mount_fs || fail "mounted metadata that cannot be valid"
+		n=$(dmesg | grep -c "guestmemfs: rejecting the handed-over metadata")
+		[ "$n" = 1 ] || fail "$n rejection messages, expected one"
+		dmesg | grep "guestmemfs: rejecting"
+		still_reserved || fail "the carve-out is not reserved any more"
+		echo "metadata refused, mount refused," \
+			"carve-out $(cat "$STATE/gmfs.carveout") still reserved"
+		;;
 	plain|corrupt:*)
 		rm -f "$STATE/gmfs.state" "$STATE/gmfs.seeds"
+		# Not handed over, the old guest memory is still nobody's.
+		if [ "$state" = tree ]; then
+			still_reserved || fail "the old carve-out is not reserved any more"
+			echo "the old carve-out $(cat "$STATE/gmfs.carveout") is still reserved"
+		fi
 		if mount_fs; then
 			[ -z "$(snapshot)" ] || fail "not a new filesystem: $(snapshot | head -n 3)"
 			$UTIL usage $MNT || fail "free space"

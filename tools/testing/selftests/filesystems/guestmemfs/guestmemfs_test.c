@@ -492,6 +492,69 @@ TEST_F(gmfs, pmd_mapping)
 	close(fd);
 }
 
+/* Does the CPU map 1 GiB pages? */
+static bool cpu_has_gbpages(void)
+{
+	char line[4096];
+	bool ret = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && !ret && fgets(line, sizeof(line), f))
+		ret = !strncmp(line, "flags", 5) && strstr(line, " pdpe1gb");
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/*
+ * 1 GiB of a file that is an aligned 1 GiB of the carve-out faults in
+ * once: a PUD mapping, which maps the same memory as a smaller mapping of
+ * the same file offsets. An empty filesystem of 2 GiB or more always
+ * holds such a run; elsewhere the test is skipped, unless
+ * GUESTMEMFS_EXPECT_PUD is set (the vmtest sets it), which makes that a
+ * failure.
+ */
+TEST_F(gmfs, pud_mapping)
+{
+	const size_t gib = 1UL << 30, win = 511 * BLK;
+	const char *why = NULL;
+	struct statfs sfs;
+	char *p, *q;
+	long before;
+	size_t i;
+	int fd;
+
+	ASSERT_EQ(0, statfs(mnt, &sfs));
+	if (sfs.f_blocks < 1024)
+		why = "needs a carve-out of 2 GiB or more";
+	else if (sfs.f_bfree != sfs.f_blocks)
+		why = "needs an empty filesystem";
+	else if (!cpu_has_gbpages())
+		why = "the CPU has no 1 GiB pages";
+	if (why) {
+		ASSERT_EQ(NULL, getenv("GUESTMEMFS_EXPECT_PUD")) TH_LOG("%s", why);
+		SKIP(return, "%s", why);
+	}
+
+	fd = make_file(self->dir, "f", gib, 0600);
+	ASSERT_LE(0, fd);
+	p = map(fd, gib);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, (uintptr_t)p % gib);
+	before = minflt();
+	for (i = 0; i < gib; i += 4096)
+		p[i] = (char)((i >> 12) * 7 + 1);
+	EXPECT_EQ(1, minflt() - before) TH_LOG("%ld faults for 1 GiB", minflt() - before);
+
+	q = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, win);
+	ASSERT_NE(MAP_FAILED, q);
+	for (i = 0; i < BLK; i += 4096)
+		ASSERT_EQ(p[win + i], q[i]) TH_LOG("offset %zu", win + i);
+	munmap(q, BLK);
+	munmap(p, gib);
+	close(fd);
+}
+
 static void child_expect(struct __test_metadata *_metadata, int status)
 {
 	ASSERT_TRUE(WIFEXITED(status));
