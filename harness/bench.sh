@@ -3,7 +3,8 @@
 # make bench: the performance figures, measured in the test VM, written to
 # build/bench/ as a table (bench.md) and a plot (bench.svg).
 #
-# BENCH_MEM: guest memory (default 8G); VMTEST_ACCEL=kvm where it works.
+# BENCH_MEM: guest memory (default 8G); BENCH_ONLY=kho or gmfs: one part
+# only; VMTEST_ACCEL=kvm where it works.
 # Under TCG (the default here) times are those of an emulated CPU: compare
 # them with each other, not with hardware.
 . "$(dirname "$0")/lib.sh"
@@ -12,10 +13,13 @@ out=$BUILD/bench
 mkdir -p "$out"
 [ -f "$BUILD/bzImage" ] || die "no build/bzImage: run 'make kernel' first"
 
+only=${BENCH_ONLY:-}
+if [ "$only" != gmfs ]; then
 msg "KHO: preserve, finalize, kexec, reserve and restore at orders 0, 9 and 18"
 VMTEST_MANIFESTS=$TOP/harness/bench/kho.vmt VMTEST_LOGS=$out/kho \
 VMTEST_MEM=${BENCH_MEM:-8G} VMTEST_TIMEOUT=${BENCH_TIMEOUT:-3600} \
 	python3 "$TOP/harness/vmtest.py" | tail -n 1
+fi
 
 bench_run() {	# NAME MANIFEST [APPEND]
 	VMTEST_MANIFESTS=$TOP/harness/bench/$2 VMTEST_LOGS=$out/$1 \
@@ -24,6 +28,7 @@ bench_run() {	# NAME MANIFEST [APPEND]
 		python3 "$TOP/harness/vmtest.py" | tail -n 1
 }
 
+if [ "$only" != kho ]; then
 msg "guestmemfs: page faults and time to write 1 GiB, against hugetlbfs and tmpfs"
 bench_run gmfs-touch gmfs-touch.vmt
 msg "guestmemfs: memory map and direct map, 1 GiB carve-out against 1 GiB of hugetlbfs"
@@ -31,5 +36,6 @@ bench_run meminfo-guestmemfs gmfs-meminfo.vmt "guestmemfs=1G kunit.enable=0"
 bench_run meminfo-hugetlbfs gmfs-meminfo.vmt "hugepagesz=2M hugepages=512 kunit.enable=0"
 msg "guestmemfs: the live update blackout with a full 3 GiB carve-out"
 bench_run gmfs-blackout gmfs-blackout.vmt
+fi
 
 python3 "$TOP/harness/bench_report.py" "$out"

@@ -69,7 +69,7 @@ class Manifest:
         self.selftests = []     # kselftest dirs to build
         self.append = []        # kernel arguments
         self.kexec_append = []  # kernel arguments after a kexec
-        self.cycles = 1         # kexecs the suites need
+        self.cycles = None      # kexecs the suites need (default 1)
         for path in paths:
             with open(path) as f:
                 for n, line in enumerate(f, 1):
@@ -87,7 +87,7 @@ class Manifest:
                     if words[0] == 'cycles':
                         if len(words) != 2 or not words[1].isdigit():
                             sys.exit('%s: expected "cycles <n>"' % where)
-                        self.cycles = max(self.cycles, int(words[1]))
+                        self.cycles = max(self.cycles or 0, int(words[1]))
                         continue
                     if words[0] == 'build':
                         w = line.split()
@@ -103,6 +103,8 @@ class Manifest:
                     if any(t[1] == words[1] for t in self.tests):
                         sys.exit('%s: duplicate test name %s' % (where, words[1]))
                     self.tests.append(tuple(words))
+        if self.cycles is None:
+            self.cycles = 1
 
     def stages_of_boot(self, boot, cycles):
         """The stages boot runs, in order (harness/guest/init agrees)."""

@@ -12,8 +12,9 @@
  *                                   namespace changes must fail with EBUSY
  *                                   and mapped data must stay writable;
  *                                   then abort, and they must work again
- *   gmfs_util touch FILE            map FILE, write every byte of it,
- *                                   print page faults and time
+ *   gmfs_util touch FILE SIZE       create FILE of SIZE bytes, map it,
+ *                                   write every byte of it; print the
+ *                                   page faults and the times taken
  *   gmfs_util mount DIR             mount guestmemfs on DIR, print the
  *                                   time mount(2) took
  *   gmfs_util usage DIR             do the blocks the files under DIR hold
@@ -223,27 +224,46 @@ static int cmd_freeze(const char *file, const char *finalize)
 	return 0;
 }
 
-static int cmd_touch(const char *file)
+static long long us_between(const struct timespec *a, const struct timespec *b)
 {
-	struct timespec t0, t1;
-	struct rusage r0, r1;
-	off_t size, i;
-	char *p = map_file(file, O_RDWR, &size);
+	return (long long)(b->tv_sec - a->tv_sec) * 1000000 +
+	       (b->tv_nsec - a->tv_nsec) / 1000;
+}
 
-	if (!p)
+/*
+ * Sizing and first touch both count: guestmemfs allocates and zeroes when
+ * a file grows, hugetlbfs and tmpfs when a page is first touched.
+ */
+static int cmd_touch(const char *file, const char *size_arg)
+{
+	off_t size = strtoll(size_arg, NULL, 0), i;
+	struct timespec t0, t1, t2;
+	struct rusage r0, r1;
+	int fd;
+	char *p;
+
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return fail("%s: %s", file, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (ftruncate(fd, size))
+		return fail("%s: ftruncate: %s", file, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
 		return fail("%s: mmap: %s", file, strerror(errno));
 	getrusage(RUSAGE_SELF, &r0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(p, 0x5a, size);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_SELF, &r1);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	for (i = 0; i < size; i += 4096)
 		if (p[i] != 0x5a)
 			return fail("%s: byte %lld not written", file, (long long)i);
-	printf("bytes=%lld faults=%ld us=%lld\n", (long long)size,
-	       r1.ru_minflt - r0.ru_minflt,
-	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
-	       (t1.tv_nsec - t0.tv_nsec) / 1000);
+	printf("bytes=%lld faults=%ld size_us=%lld touch_us=%lld\n",
+	       (long long)size, r1.ru_minflt - r0.ru_minflt,
+	       us_between(&t0, &t1), us_between(&t1, &t2));
+	munmap(p, size);
+	close(fd);
 	return 0;
 }
 
@@ -257,8 +277,7 @@ static int cmd_mount(const char *dir)
 	if (mount("none", dir, "guestmemfs", 0, NULL))
 		return fail("mount %s: %s", dir, strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("us=%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
-	       (t1.tv_nsec - t0.tv_nsec) / 1000);
+	printf("us=%lld\n", us_between(&t0, &t1));
 	return 0;
 }
 
@@ -338,10 +357,10 @@ int main(int argc, char **argv)
 		return cmd_check(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "freeze"))
 		return cmd_freeze(argv[2], argv[3]);
-	if (argc == 3 && !strcmp(argv[1], "touch"))
-		return cmd_touch(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "touch"))
+		return cmd_touch(argv[2], argv[3]);
 	fprintf(stderr, "usage: %s fill FILE SIZE SEED | check FILE SEED |\n", argv[0]);
-	fprintf(stderr, "\tfreeze FILE FINALIZE | touch FILE | mount DIR | usage DIR |\n");
+	fprintf(stderr, "\tfreeze FILE FINALIZE | touch FILE SIZE | mount DIR | usage DIR |\n");
 	fprintf(stderr, "\tfill-rest FILE\n");
 	return 2;
 }
