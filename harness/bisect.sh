@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the tree at every patch of the series, in order, so that each patch
-# is known to build on its own (with the same config as the test kernel,
-# incrementally in the same object directory). The branch is restored
-# afterwards, whatever happens.
+# Build the tree at every patch of the series, so that each patch is known
+# to build on its own (with the same config as the test kernel,
+# incrementally in the same object directory). Patches that touch only
+# Documentation/, tools/ or MAINTAINERS are not built again. The branch is
+# restored afterwards, whatever happens.
 . "$(dirname "$0")/lib.sh"
 
 [ -d "$KTREE/.git" ] || die "no $KTREE: run 'make tree' first"
@@ -12,7 +13,8 @@
 branch=$(git -C "$KTREE" symbolic-ref -q --short HEAD) ||
 	die "$KTREE is not on a branch"
 mapfile -t commits < <(git -C "$KTREE" rev-list --reverse base..HEAD)
-[ ${#commits[@]} -gt 0 ] || { echo "bisect: no patches to build"; exit 0; }
+n=${#commits[@]}
+[ "$n" -gt 0 ] || { echo "bisect: no patches to build"; exit 0; }
 
 restore() { git -C "$KTREE" checkout -q "$branch"; }
 trap restore EXIT
@@ -21,19 +23,29 @@ trap restore EXIT
 export CONFIG_REV
 CONFIG_REV=$(git -C "$KTREE" rev-parse HEAD)
 
+# From the last patch back to the first: the object directory holds the
+# build of the whole series (make kernel), so each step only rebuilds what
+# one patch changed, instead of first undoing the whole series.
 start=$(date +%s)
-i=0
-for c in "${commits[@]}"; do
-	i=$((i + 1))
+for ((i = n; i >= 1; i--)); do
+	c=${commits[i - 1]}
 	t0=$(date +%s)
 	subj=$(git -C "$KTREE" log -1 --format=%s "$c")
+	# A patch that changes no file the kernel build reads (documentation,
+	# selftests, MAINTAINERS) builds exactly as the one before it.
+	if ! git -C "$KTREE" diff-tree --no-commit-id --name-only -r "$c" |
+		grep -qvE '^(Documentation/|tools/|MAINTAINERS$)'; then
+		printf 'ok      %d/%d %s (no kernel code: builds as patch %d)\n' \
+			"$i" "$n" "$subj" $((i - 1))
+		continue
+	fi
 	git -C "$KTREE" checkout -q --detach "$c"
 	if ! "$TOP/harness/kernel.sh" --build-only >"$LOGS/bisect-$i.log" 2>&1; then
-		echo "FAILED  $i/${#commits[@]} $subj"
+		echo "FAILED  $i/$n $subj"
 		tail -n 30 "$LOGS/bisect-$i.log" | sed 's/^/        /'
 		die "patch $i does not build on its own: build/logs/bisect-$i.log"
 	fi
-	printf 'ok      %d/%d %s (%ds)\n' "$i" "${#commits[@]}" "$subj" $(($(date +%s) - t0))
+	printf 'ok      %d/%d %s (%ds)\n' "$i" "$n" "$subj" $(($(date +%s) - t0))
 done
-echo "bisect: all ${#commits[@]} patches build"
+echo "bisect: all $n patches build"
 step_time bisect $(($(date +%s) - start))

@@ -27,7 +27,6 @@
 #include <linux/page-isolation.h>
 #include <linux/sched/clock.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/string.h>
 
 #include <asm/early_ioremap.h>
@@ -208,7 +207,6 @@ fail:
 
 /* Incoming: the state the previous kernel handed over. */
 
-#define KHO_FDT_MAX		SZ_64K
 #define KHO_SCRATCH_MAX		16
 
 /*
@@ -235,10 +233,39 @@ static void __init kho_in_reject(const char *why, phys_addr_t where)
 	       why, &where);
 }
 
+/*
+ * Is [phys, phys + size) memory the kernel maps? It may span several
+ * memblock.memory regions: NUMA init splits them at node boundaries, and
+ * preserved blocks, or runs of them, can straddle those. The regions are
+ * sorted and do not overlap: find the first one that ends after @phys,
+ * then check that regions follow each other without a hole up to the end.
+ */
 static bool __init kho_usable_memory(phys_addr_t phys, phys_addr_t size)
 {
-	return memblock_is_region_memory(phys, size) &&
-	       memblock_is_map_memory(phys);
+	struct memblock_type *mem = &memblock.memory;
+	phys_addr_t end = phys + size;
+	unsigned long lo = 0, hi = mem->cnt;
+
+	if (!size || end < phys)
+		return false;
+	while (lo < hi) {
+		unsigned long mid = lo + (hi - lo) / 2;
+
+		if (mem->regions[mid].base + mem->regions[mid].size <= phys)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mem->cnt; lo++) {
+		struct memblock_region *r = &mem->regions[lo];
+
+		if (r->base > phys || memblock_is_nomap(r))
+			return false;
+		if (r->base + r->size >= end)
+			return true;
+		phys = r->base + r->size;
+	}
+	return false;
 }
 
 static const char * __init kho_check_scratch(const struct kho_scratch *s,
@@ -290,8 +317,17 @@ int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 	unsigned int i;
 	int len;
 
+	/*
+	 * The previous kernel writes its root FDT in one page and preserves
+	 * that page, which is all this kernel checks and reserves: an FDT
+	 * that may extend past it is not one it wrote.
+	 */
+	if (fdt_len > PAGE_SIZE) {
+		why = "FDT larger than a page";
+		goto out;
+	}
 	if (!PAGE_ALIGNED(fdt_phys) || fdt_len < sizeof(struct fdt_header) ||
-	    fdt_len > KHO_FDT_MAX || !kho_usable_memory(fdt_phys, fdt_len)) {
+	    !kho_usable_memory(fdt_phys, fdt_len)) {
 		why = "FDT outside memory";
 		goto out;
 	}
@@ -386,56 +422,59 @@ static bool __init kho_meta_ok(struct kho_chunk_walk *walk, phys_addr_t phys,
 	return kho_untouched(walk, phys, size);
 }
 
-struct kho_run {
-	phys_addr_t base, size;
-};
-
-struct kho_runs {
-	struct kho_run *run;
-	unsigned long nr, max;
-};
-
-/* Mark each block for kho_restore_*(), and collect the runs to reserve. */
-static void __init kho_mark_preserved(struct kho_chunk_walk *walk,
-				      phys_addr_t phys, unsigned int order,
-				      unsigned long nr)
-{
-	struct kho_runs *runs = walk->data;
-	unsigned long pfn = PHYS_PFN(phys), i;
-
-	if (!WARN_ON_ONCE(runs->nr == runs->max))
-		runs->run[runs->nr++] = (struct kho_run) {
-			.base = phys,
-			.size = (phys_addr_t)nr << (order + PAGE_SHIFT),
-		};
-	for (i = 0; i < nr; i++, pfn += 1UL << order)
-		set_page_private(pfn_to_page(pfn), KHO_PAGE_MAGIC << 32 | order);
-}
-
-static int __init kho_run_cmp(const void *a, const void *b)
-{
-	const struct kho_run *x = a, *y = b;
-
-	return x->base < y->base ? -1 : x->base > y->base;
-}
-
 /*
- * Reserve the runs in ascending order, merging neighbours: the chunk list
- * is in order of block size, and memblock is fastest, and smallest, when
- * regions come sorted and few.
+ * The previous kernel preserved its root FDT as an order-0 folio, so it is
+ * in a run of order-0 blocks. The runs are sorted and do not overlap.
  */
-static void __init kho_reserve_runs(struct kho_runs *runs)
+static bool __init kho_fdt_preserved(const struct kho_runs *runs)
 {
 	unsigned long i;
 
-	sort(runs->run, runs->nr, sizeof(*runs->run), kho_run_cmp, NULL);
+	for (i = 0; i < runs->nr && runs->run[i].base <= kho_in.fdt_phys; i++)
+		if (kho_in.fdt_phys < runs->run[i].base + runs->run[i].size)
+			return !runs->run[i].order;
+	return false;
+}
+
+/*
+ * Reserve the sorted runs, merging neighbours: the chunk list is in order
+ * of block size, and memblock is fastest, and smallest, when regions come
+ * sorted and few. memblock fails only when it cannot grow its array.
+ */
+static int __init kho_reserve_runs(const struct kho_runs *runs,
+				   phys_addr_t *where)
+{
+	unsigned long i;
+	int err;
+
 	for (i = 0; i < runs->nr; ) {
 		phys_addr_t base = runs->run[i].base;
 		phys_addr_t end = base + runs->run[i].size;
 
 		for (i++; i < runs->nr && runs->run[i].base == end; i++)
 			end += runs->run[i].size;
-		memblock_reserve_noinit(base, end - base);
+		err = memblock_reserve_noinit(base, end - base);
+		if (err) {
+			*where = base;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Mark each block for kho_restore_*(). */
+static void __init kho_mark_preserved(const struct kho_runs *runs)
+{
+	unsigned long i, pfn, end;
+
+	for (i = 0; i < runs->nr; i++) {
+		const struct kho_run *run = &runs->run[i];
+
+		pfn = PHYS_PFN(run->base);
+		end = pfn + PHYS_PFN(run->size);
+		for (; pfn < end; pfn += 1UL << run->order)
+			set_page_private(pfn_to_page(pfn),
+					 KHO_PAGE_MAGIC << 32 | run->order);
 	}
 }
 
@@ -445,47 +484,67 @@ static void __init kho_in_reserve_memory(void)
 	struct kho_chunk_walk walk = {
 		.meta_ok = kho_meta_ok,
 		.range_ok = kho_untouched,
-		.preserved = kho_mark_preserved,
+		.preserved = kho_runs_add,
 		.data = &runs,
 	};
+	phys_addr_t where = kho_in.fdt_phys;
+	const char *why = NULL;
 	u64 t0 = local_clock();
 
 	if (kho_chunks_check(kho_in.mem_map, &walk)) {
-		kho_in_reject(walk.error, walk.error_phys);
-		kho_in.fdt_phys = 0;
-		return;
+		why = walk.error;
+		where = walk.error_phys;
+		goto out;
 	}
 	/* The root FDT is preserved memory too: it must be in the map. */
 	if (!kho_untouched(&walk, kho_in.fdt_phys, PAGE_SIZE)) {
-		kho_in_reject("FDT overlaps memory in use", kho_in.fdt_phys);
-		kho_in.fdt_phys = 0;
-		return;
+		why = "FDT overlaps memory in use";
+		goto out;
 	}
 	if (!walk.runs) {
-		kho_in_reject("FDT not preserved", kho_in.fdt_phys);
-		kho_in.fdt_phys = 0;
-		return;
+		why = "FDT not preserved";
+		goto out;
 	}
 	/* A temporary array, from scratch memory like everything else yet. */
 	runs.max = walk.runs;
 	runs.run = memblock_alloc(runs.max * sizeof(*runs.run), SMP_CACHE_BYTES);
 	if (!runs.run) {
-		kho_in_reject("no memory to reserve the preserved memory",
-			      kho_in.mem_map);
-		kho_in.fdt_phys = 0;
-		return;
+		why = "no memory to reserve the preserved memory";
+		where = kho_in.mem_map;
+		goto out;
 	}
 	kho_chunks_apply(kho_in.mem_map, &walk);
-	kho_reserve_runs(&runs);
-	memblock_free(runs.run, runs.max * sizeof(*runs.run));
+
 	/*
-	 * The previous kernel preserved its root FDT as an order-0 folio. If
-	 * it did not, the state is not usable; what it preserved stays
-	 * reserved all the same.
+	 * Each bitmap was checked alone: blocks of different bitmaps may
+	 * still overlap, and would then be restored twice. Reject that, and
+	 * an FDT that is not an order-0 block, before reserving anything.
 	 */
-	if (page_private(pfn_to_page(PHYS_PFN(kho_in.fdt_phys))) !=
-	    KHO_PAGE_MAGIC << 32) {
-		kho_in_reject("FDT not preserved", kho_in.fdt_phys);
+	if (kho_runs_sort(&runs, &walk)) {
+		why = walk.error;
+		where = walk.error_phys;
+		goto out;
+	}
+	if (!kho_fdt_preserved(&runs)) {
+		why = "FDT not preserved";
+		goto out;
+	}
+	/*
+	 * If not all of it can be reserved, what was stays reserved: the
+	 * previous kernel's users may still be using it, so leaking it is
+	 * the safe way out. Pages are only marked for kho_restore_*() once
+	 * the whole handover is reserved.
+	 */
+	if (kho_reserve_runs(&runs, &where)) {
+		why = "cannot reserve the preserved memory";
+		goto out;
+	}
+	kho_mark_preserved(&runs);
+out:
+	if (runs.run)
+		memblock_free(runs.run, runs.max * sizeof(*runs.run));
+	if (why) {
+		kho_in_reject(why, where);
 		kho_in.fdt_phys = 0;
 		return;
 	}
@@ -994,6 +1053,34 @@ static void kho_free_subtrees(void)
 	}
 }
 
+/*
+ * The next kernel allocates from the scratch areas before it reads the
+ * chunk list, and rejects a handover whose chunks or bitmaps are there.
+ * The tracker keeps them out of scratch; check anyway, so that such a
+ * handover fails now rather than on the next boot.
+ */
+static int kho_check_out_meta(struct khoser_mem_chunk *chunk)
+{
+	phys_addr_t phys;
+	unsigned int i;
+
+	while (chunk) {
+		phys = virt_to_phys(chunk);
+		if (kho_in_scratch(phys, PAGE_SIZE))
+			goto bad;
+		for (i = 0; i < chunk->hdr.num_elms; i++) {
+			phys = chunk->bitmaps[i].bitmap;
+			if (kho_in_scratch(phys, KHO_BITMAP_SIZE))
+				goto bad;
+		}
+		chunk = chunk->hdr.next ? phys_to_virt(chunk->hdr.next) : NULL;
+	}
+	return 0;
+bad:
+	pr_err("handover metadata at %pa is in scratch memory\n", &phys);
+	return -EINVAL;
+}
+
 static int kho_finalize(void)
 {
 	void *fdt = page_address(kho_out.fdt_page);
@@ -1031,6 +1118,11 @@ static int kho_finalize(void)
 	err = kho_track_freeze(&kho_out.track, &first);
 	if (err)
 		goto abort;
+	err = kho_check_out_meta(kho_out.track.chunks);
+	if (err) {
+		kho_track_thaw(&kho_out.track);
+		goto abort;
+	}
 	*mem_map = first;
 
 	err = fdt_end_node(fdt) ?: fdt_finish(fdt);

@@ -84,6 +84,7 @@ void kho_track_thaw(struct kho_mem_track *track);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 void *kho_track_zalloc(size_t size);
+void *__kho_track_zalloc(size_t size);
 #endif
 
 struct kho_track_stats {
@@ -148,5 +149,21 @@ struct kho_chunk_walk {
 
 int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk);
 void kho_chunks_apply(phys_addr_t first, struct kho_chunk_walk *walk);
+
+/* A run of preserved blocks of one order, as kho_chunks_apply() reports */
+struct kho_run {
+	phys_addr_t base, size;
+	unsigned int order;
+};
+
+/* Collected by kho_runs_add(), as @walk->preserved with @walk->data */
+struct kho_runs {
+	struct kho_run *run;
+	unsigned long nr, max;	/* max: @walk->runs from kho_chunks_check() */
+};
+
+void kho_runs_add(struct kho_chunk_walk *walk, phys_addr_t phys,
+		  unsigned int order, unsigned long nr);
+int kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk);
 
 #endif /* _KEXEC_HANDOVER_INTERNAL_H */

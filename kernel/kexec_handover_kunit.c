@@ -346,7 +346,8 @@ static void *failing_zalloc(size_t size)
 {
 	if (allocs_left-- <= 0)
 		return NULL;
-	return kzalloc(size, GFP_KERNEL);
+	/* The tracker frees it as it allocates it: by size. */
+	return __kho_track_zalloc(size);
 }
 
 /*
@@ -494,6 +495,70 @@ static void kho_test_corrupt_chunks(struct kunit *test)
 	}
 }
 
+/* Check, collect and sort the runs of a list, as the next kernel does. */
+static int sort_runs(struct kunit *test, phys_addr_t first,
+		     struct kho_chunk_walk *walk)
+{
+	struct walk_result r = { .test = test };
+	struct kho_runs runs = {};
+
+	walk_init(walk, &r);
+	KUNIT_ASSERT_EQ_MSG(test, kho_chunks_check(first, walk), 0,
+			    "%s at %pa", walk->error, &walk->error_phys);
+	runs.max = walk->runs;
+	runs.run = kunit_kcalloc(test, runs.max, sizeof(*runs.run), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, runs.run);
+	walk->preserved = kho_runs_add;
+	walk->data = &runs;
+	kho_chunks_apply(first, walk);
+	KUNIT_EXPECT_EQ(test, runs.nr, runs.max);
+	return kho_runs_sort(&runs, walk);
+}
+
+/*
+ * Each bitmap is valid alone, but blocks of different bitmaps overlap: a
+ * 2 MiB block and a page inside it, or a bitmap listed twice. Restoring
+ * both would hand the same memory out twice.
+ */
+static void kho_test_corrupt_overlap(struct kunit *test)
+{
+	struct khoser_mem_chunk *a = test_chunk(test), *b = test_chunk(test);
+	unsigned long *big = test_bitmap(test), *small = test_bitmap(test);
+	phys_addr_t pa = virt_to_phys(a);
+	struct kho_chunk_walk walk;
+
+	a->hdr.order = ORDER_2M;
+	a->hdr.num_elms = 1;
+	a->bitmaps[0].bitmap = virt_to_phys(big);
+	a->hdr.next = virt_to_phys(b);
+	b->hdr.order = 0;
+	b->hdr.num_elms = 1;
+	b->bitmaps[0].bitmap = virt_to_phys(small);
+	/* 2 MiB at 2 MiB, and the page at 2 MiB + 4 KiB */
+	__set_bit(1, big);
+	__set_bit(BIT(ORDER_2M) + 1, small);
+
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &walk), -EINVAL);
+	KUNIT_EXPECT_STREQ(test, walk.error ?: "(none)",
+			   "overlapping preserved blocks");
+	KUNIT_EXPECT_EQ(test, walk.error_phys, SZ_2M + PAGE_SIZE);
+
+	/* the pages on either side of the 2 MiB block are fine */
+	__clear_bit(BIT(ORDER_2M) + 1, small);
+	__set_bit(BIT(ORDER_2M) - 1, small);
+	__set_bit(2 * BIT(ORDER_2M), small);
+	KUNIT_EXPECT_EQ_MSG(test, sort_runs(test, pa, &walk), 0,
+			    "%s at %pa", walk.error, &walk.error_phys);
+
+	/* the 2 MiB bitmap twice */
+	b->hdr.order = ORDER_2M;
+	b->bitmaps[0].bitmap = virt_to_phys(big);
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &walk), -EINVAL);
+	KUNIT_EXPECT_STREQ(test, walk.error ?: "(none)",
+			   "overlapping preserved blocks");
+	KUNIT_EXPECT_EQ(test, walk.error_phys, SZ_2M);
+}
+
 static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE_PARAM_ATTR(kho_test_roundtrip_orders, order_gen_params,
 			      { .speed = KUNIT_SPEED_SLOW }),
@@ -504,6 +569,7 @@ static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE(kho_test_freeze),
 	KUNIT_CASE(kho_test_rollback),
 	KUNIT_CASE(kho_test_corrupt_chunks),
+	KUNIT_CASE(kho_test_corrupt_overlap),
 	{}
 };
 

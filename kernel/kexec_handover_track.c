@@ -21,6 +21,7 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 
@@ -37,6 +38,38 @@ struct kho_mem_phys_bits {
 
 static_assert(sizeof(struct kho_mem_phys_bits) == KHO_BITMAP_SIZE);
 static_assert(sizeof(struct khoser_mem_chunk) == PAGE_SIZE);
+/* The allocator tells the three kinds of allocation apart by size. */
+static_assert(sizeof(struct kho_mem_phys) < KHO_BITMAP_SIZE);
+
+/*
+ * The chunks and bitmaps are read by the next kernel, which allocates from
+ * the scratch areas before reading them: they must not be in scratch.
+ * Unmovable allocations never come from scratch, which is given to the
+ * page allocator as CMA pageblocks, with one exception: KFENCE, whose pool
+ * memblock allocated from scratch if this kernel was booted by KHO. So
+ * chunks are whole pages from the page allocator, which KFENCE does not
+ * sample, and bitmaps come from a cache that KFENCE skips and that must
+ * not be merged into one it does not skip.
+ */
+static struct kmem_cache *kho_bitmap_cache;
+
+static int __init kho_track_cache_init(void)
+{
+	kho_bitmap_cache = KMEM_CACHE(kho_mem_phys_bits,
+				      SLAB_SKIP_KFENCE | SLAB_NO_MERGE);
+	return kho_bitmap_cache ? 0 : -ENOMEM;
+}
+core_initcall(kho_track_cache_init);
+
+VISIBLE_IF_KUNIT void *__kho_track_zalloc(size_t size)
+{
+	if (size == PAGE_SIZE)
+		return (void *)get_zeroed_page(GFP_KERNEL);
+	if (size == KHO_BITMAP_SIZE)
+		return kho_bitmap_cache ?
+		       kmem_cache_zalloc(kho_bitmap_cache, GFP_KERNEL) : NULL;
+	return kzalloc(size, GFP_KERNEL);
+}
 
 /*
  * The tracker's only allocations, redirected by the KUnit tests to inject
@@ -45,7 +78,17 @@ static_assert(sizeof(struct khoser_mem_chunk) == PAGE_SIZE);
 VISIBLE_IF_KUNIT void *kho_track_zalloc(size_t size)
 {
 	KUNIT_STATIC_STUB_REDIRECT(kho_track_zalloc, size);
-	return kzalloc(size, GFP_KERNEL);
+	return __kho_track_zalloc(size);
+}
+
+static void kho_track_free(void *p, size_t size)
+{
+	if (size == PAGE_SIZE)
+		free_page((unsigned long)p);
+	else if (size == KHO_BITMAP_SIZE)
+		kmem_cache_free(kho_bitmap_cache, p);
+	else
+		kfree(p);
 }
 
 /**
@@ -75,7 +118,7 @@ static void *xa_load_or_alloc(struct xarray *xa, unsigned long index,
 
 	old = xa_store(xa, index, elm, GFP_KERNEL);
 	if (xa_is_err(old)) {
-		kfree(elm);
+		kho_track_free(elm, size);
 		return ERR_PTR(xa_err(old));
 	}
 	/* Only one updater at a time: the slot was empty. */
@@ -170,7 +213,7 @@ static int __preserve(struct kho_mem_track *track, unsigned long pfn,
 		/* Keep no order without bitmaps. */
 		if (xa_empty(&physxa->bits)) {
 			xa_erase(&track->orders, order);
-			kfree(physxa);
+			kho_track_free(physxa, sizeof(*physxa));
 		}
 		return PTR_ERR(bits);
 	}
@@ -200,10 +243,10 @@ static int __unpreserve(struct kho_mem_track *track, unsigned long pfn,
 	if (bitmap_empty(bits->preserve, KHO_BITMAP_BITS)) {
 		physxa = xa_load(&track->orders, order);
 		xa_erase(&physxa->bits, idx / KHO_BITMAP_BITS);
-		kfree(bits);
+		kho_track_free(bits, sizeof(*bits));
 		if (xa_empty(&physxa->bits)) {
 			xa_erase(&track->orders, order);
-			kfree(physxa);
+			kho_track_free(physxa, sizeof(*physxa));
 		}
 	}
 	return 0;
@@ -385,7 +428,7 @@ static void free_chunks(struct khoser_mem_chunk *chunk)
 		struct khoser_mem_chunk *next = chunk->hdr.next ?
 			phys_to_virt(chunk->hdr.next) : NULL;
 
-		kfree(chunk);
+		kho_track_free(chunk, PAGE_SIZE);
 		chunk = next;
 	}
 }
@@ -395,14 +438,9 @@ static struct khoser_mem_chunk *new_chunk(struct khoser_mem_chunk *prev,
 {
 	struct khoser_mem_chunk *chunk;
 
-	/* kmalloc() aligns power-of-two sizes: a chunk is a whole page. */
 	chunk = kho_track_zalloc(PAGE_SIZE);
 	if (!chunk)
 		return NULL;
-	if (WARN_ON_ONCE(!PAGE_ALIGNED(chunk))) {
-		kfree(chunk);
-		return NULL;
-	}
 	chunk->hdr.order = order;
 	if (prev)
 		prev->hdr.next = virt_to_phys(chunk);
@@ -501,9 +539,9 @@ void kho_track_destroy(struct kho_mem_track *track)
 		unsigned long idx;
 
 		xa_for_each(&physxa->bits, idx, bits)
-			kfree(bits);
+			kho_track_free(bits, sizeof(*bits));
 		xa_destroy(&physxa->bits);
-		kfree(physxa);
+		kho_track_free(physxa, sizeof(*physxa));
 	}
 	xa_destroy(&track->orders);
 	mutex_unlock(&track->lock);
@@ -707,4 +745,63 @@ void kho_chunks_apply(phys_addr_t first, struct kho_chunk_walk *walk)
 		}
 		phys = chunk->hdr.next;
 	}
+}
+
+/**
+ * kho_runs_add - collect a run reported by kho_chunks_apply()
+ * @walk: the walk, whose @data is a &struct kho_runs with room for
+ *	@walk->runs runs
+ * @phys: physical address of the first block
+ * @order: order of the blocks
+ * @nr: number of blocks
+ */
+void kho_runs_add(struct kho_chunk_walk *walk, phys_addr_t phys,
+		  unsigned int order, unsigned long nr)
+{
+	struct kho_runs *runs = walk->data;
+
+	if (WARN_ON_ONCE(runs->nr == runs->max))
+		return;
+	runs->run[runs->nr++] = (struct kho_run) {
+		.base = phys,
+		.size = (phys_addr_t)nr * block_size(order),
+		.order = order,
+	};
+}
+
+static int kho_run_cmp(const void *a, const void *b)
+{
+	const struct kho_run *x = a, *y = b;
+
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/**
+ * kho_runs_sort - sort the collected runs, and check that none overlap
+ * @runs: the runs, collected by kho_runs_add()
+ * @walk: as passed to kho_chunks_apply(); receives the verdict
+ *
+ * kho_chunks_check() checks each bitmap alone: blocks of different orders,
+ * or of a bitmap listed twice, can still overlap, and a block restored
+ * twice would corrupt memory. Once the runs are sorted by address, any
+ * overlap is one between neighbours.
+ *
+ * Return: 0 if no runs overlap, -EINVAL otherwise with @walk->error and
+ * @walk->error_phys saying where.
+ */
+int kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk)
+{
+	unsigned long i;
+
+	sort(runs->run, runs->nr, sizeof(*runs->run), kho_run_cmp, NULL);
+	for (i = 1; i < runs->nr; i++) {
+		const struct kho_run *prev = &runs->run[i - 1];
+
+		if (runs->run[i].base < prev->base + prev->size) {
+			walk_fail(walk, "overlapping preserved blocks",
+				  runs->run[i].base);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }

@@ -222,12 +222,19 @@ static void kho_test_restore_range(const struct kho_test_item *it)
 			"a restored range cannot be restored again: %d", err);
 }
 
+static u64 *kho_test_bench_slot(struct folio **lists, unsigned long i)
+{
+	return (u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]) +
+	       i % KHO_BENCH_PER_LIST;
+}
+
 static void kho_test_restore_bench(const void *fdt)
 {
 	const struct kho_test_bench_hdr *hdr;
 	unsigned long i, restored = 0, nr;
 	struct folio *lists[KHO_BENCH_MAX_LISTS];
 	const u64 *list_phys;
+	unsigned int order;
 	int len, lens, l;
 	u64 t0, ns;
 
@@ -235,52 +242,63 @@ static void kho_test_restore_bench(const void *fdt)
 	list_phys = fdt_getprop(fdt, 0, "bench-lists", &lens);
 	if (!hdr)
 		return;
+	/* Orders as bench_write() accepts them, so shifts stay in range. */
 	if (len != sizeof(*hdr) || !list_phys || hdr->nr_lists > KHO_BENCH_MAX_LISTS ||
-	    lens != hdr->nr_lists * sizeof(u64) ||
+	    lens != hdr->nr_lists * sizeof(u64) || hdr->order > PUD_ORDER ||
 	    hdr->nr > (u64)hdr->nr_lists * KHO_BENCH_PER_LIST) {
 		kho_test_result(false, "bench state is valid");
 		return;
 	}
+	order = hdr->order;
 	nr = hdr->nr;
 	for (l = 0; l < hdr->nr_lists; l++) {
 		lists[l] = kho_restore_folio(list_phys[l]);
 		if (!lists[l] || folio_order(lists[l]) != KHO_BENCH_LIST_ORDER) {
 			kho_test_result(false, "bench list %d restored", l);
+			if (lists[l])
+				folio_put(lists[l]);
+			while (l--)
+				folio_put(lists[l]);
 			return;
 		}
 	}
 
+	/*
+	 * Keep the addresses of the blocks restored at the front of the
+	 * lists: those, and only those, are ours to give back.
+	 */
 	t0 = local_clock();
 	for (i = 0; i < nr; i++) {
-		u64 phys = ((u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]))
-			   [i % KHO_BENCH_PER_LIST];
+		u64 phys = *kho_test_bench_slot(lists, i);
+		bool ok;
 
-		if (hdr->order <= MAX_PAGE_ORDER)
-			restored += !!kho_restore_folio(phys);
+		if (order <= MAX_PAGE_ORDER)
+			ok = kho_restore_folio(phys);
 		else
-			restored += !kho_restore_phys(phys, PAGE_SIZE << hdr->order);
+			ok = !kho_restore_phys(phys, PAGE_SIZE << order);
+		if (ok)
+			*kho_test_bench_slot(lists, restored++) = phys;
 		cond_resched();
 	}
 	ns = local_clock() - t0;
 	seq_buf_printf(&kt.report,
 		       "# bench: restored %lu of %lu blocks of order %u (%llu MiB) in %llu us\n",
-		       restored, nr, hdr->order,
-		       ((u64)nr << (hdr->order + PAGE_SHIFT)) >> 20,
+		       restored, nr, order,
+		       ((u64)nr << (order + PAGE_SHIFT)) >> 20,
 		       div_u64(ns, NSEC_PER_USEC));
 	kho_test_result(restored == nr, "bench: every block restored");
 
 	/* Give it all back. */
-	for (i = 0; i < nr; i++) {
-		u64 phys = ((u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]))
-			   [i % KHO_BENCH_PER_LIST];
+	for (i = 0; i < restored; i++) {
+		u64 phys = *kho_test_bench_slot(lists, i);
 		unsigned long p;
 
 		cond_resched();
-		if (hdr->order <= MAX_PAGE_ORDER) {
+		if (order <= MAX_PAGE_ORDER) {
 			folio_put(pfn_folio(PHYS_PFN(phys)));
 			continue;
 		}
-		for (p = 0; p < (1UL << hdr->order); p++)
+		for (p = 0; p < (1UL << order); p++)
 			__free_page(pfn_to_page(PHYS_PFN(phys) + p));
 		cond_resched();
 	}
@@ -541,8 +559,7 @@ static int kho_bench_preserve(phys_addr_t phys, unsigned int order)
 
 static u64 *kho_bench_slot(unsigned long i)
 {
-	return (u64 *)folio_address(bench.lists[i / KHO_BENCH_PER_LIST]) +
-	       i % KHO_BENCH_PER_LIST;
+	return kho_test_bench_slot(bench.lists, i);
 }
 
 /*

@@ -130,18 +130,19 @@ int __init gmfs_carveout_take(phys_addr_t base, phys_addr_t size)
 }
 
 /**
- * gmfs_zero_block - clear a block of the carve-out
+ * gmfs_zero_block - clear a block of the carve-out from an offset to its end
  * @block: block number
+ * @offset: first byte of the block to clear
  *
  * Return: 0 on success, -ENOMEM if it cannot be mapped.
  */
-int gmfs_zero_block(unsigned long block)
+int gmfs_zero_block(unsigned long block, size_t offset)
 {
 	void *p = memremap(gmfs_block_phys(block), GMFS_BLOCK_SIZE, MEMREMAP_WB);
 
 	if (!p)
 		return -ENOMEM;
-	memset(p, 0, GMFS_BLOCK_SIZE);
+	memset(p + offset, 0, GMFS_BLOCK_SIZE - offset);
 	memunmap(p);
 	return 0;
 }

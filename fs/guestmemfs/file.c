@@ -95,15 +95,39 @@ static vm_fault_t gmfs_fault(struct vm_fault *vmf)
 	return gmfs_huge_fault(vmf, 0);
 }
 
+/*
+ * Before munmap, mprotect or mremap splits a mapping at @addr, remove any
+ * 1 GiB entry that covers @addr. The core splits PMD entries that straddle
+ * the cut itself, but not PUD ones: it would walk to a PMD table beneath
+ * a PUD leaf. What is zapped here is faulted again, in smaller pieces.
+ */
+static int gmfs_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
+
+	if (!IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) ||
+	    start < vma->vm_start || start + PUD_SIZE > vma->vm_end)
+		return 0;
+	/* Keep per-VMA-lock faults from putting it back before the split. */
+	vma_start_write(vma);
+	zap_vma_ptes(vma, start, PUD_SIZE);
+	return 0;
+}
+
 static const struct vm_operations_struct gmfs_vm_ops = {
 	.fault		= gmfs_fault,
 	.huge_fault	= gmfs_huge_fault,
+	.may_split	= gmfs_may_split,
 };
 
 static int gmfs_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	/* Guest RAM is shared by definition; a private copy is not. */
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * Guest RAM is shared by definition; a private copy is not. A shared
+	 * mapping of a read-only descriptor loses VM_SHARED but keeps
+	 * VM_MAYSHARE, and is as legitimate as any other.
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	file_accessed(file);
 	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);

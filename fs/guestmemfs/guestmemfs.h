@@ -108,7 +108,7 @@ extern struct gmfs_store gmfs;
 /* carveout.c */
 bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size);
 int gmfs_carveout_take(phys_addr_t base, phys_addr_t size);
-int gmfs_zero_block(unsigned long block);
+int gmfs_zero_block(unsigned long block, size_t offset);
 
 /* store.c */
 int gmfs_store_create(phys_addr_t base, phys_addr_t size);

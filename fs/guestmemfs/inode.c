@@ -183,13 +183,18 @@ static int gmfs_rename(struct mnt_idmap *idmap, struct inode *old_dir,
 			    flags);
 	if (err)
 		goto out;
-	/* The dentries have been moved (or swapped): record where. */
+	/*
+	 * Record where the inodes go: the VFS moves (or swaps) the dentries
+	 * only after this returns, so each name is still the one given.
+	 */
 	gmfs_store_set_name(inode->i_ino, new_dir->i_ino, &new_dentry->d_name);
-	if (flags & RENAME_EXCHANGE)
+	if (flags & RENAME_EXCHANGE) {
 		gmfs_store_set_name(target->i_ino, old_dir->i_ino,
 				    &old_dentry->d_name);
-	else if (target)
+		gmfs_store_sync_attrs(target);
+	} else if (target) {
 		gmfs_orphan(target);
+	}
 	gmfs_store_sync_attrs(inode);
 	gmfs_dir_changed(old_dir);
 	if (new_dir != old_dir)
@@ -200,11 +205,26 @@ out:
 }
 
 /*
+ * Clear a file's last block from byte @from of the file to the block's end.
+ * Bytes past the end of a file can hold data: what a shrink kept of its last
+ * block, or what was written through a mapping of a last, partial page.
+ */
+static int gmfs_clear_tail(struct inode *inode, loff_t from)
+{
+	size_t offset = from & (GMFS_BLOCK_SIZE - 1);
+	u32 *map = gmfs_block_map(inode->i_ino);
+
+	if (!offset)
+		return 0;
+	return gmfs_zero_block(map[from >> GMFS_BLOCK_SHIFT], offset);
+}
+
+/*
  * Change a file's size. Shrinking first stops new faults past the new
  * size and zaps what was mapped there, and only then frees blocks: an old
- * mapping gets SIGBUS, never memory that was given to another file. The
- * tail of a last, partial block is cleared, so a file grown again reads
- * zeros where it had data.
+ * mapping gets SIGBUS, never memory that was given to another file.
+ * Growing clears what lay past the old end in its last block first, so a
+ * file reads zeros wherever it grew, whatever it held there before.
  */
 static int gmfs_setsize(struct inode *inode, loff_t size)
 {
@@ -216,29 +236,24 @@ static int gmfs_setsize(struct inode *inode, loff_t size)
 		return 0;
 	filemap_invalidate_lock(mapping);
 	if (size < old) {
-		loff_t tail = round_down(size, GMFS_BLOCK_SIZE);
-
 		i_size_write(inode, size);
-		unmap_mapping_range(mapping, round_down(size, PAGE_SIZE), 0, 1);
+		/*
+		 * Zap from the 1 GiB boundary below the new size: a range that
+		 * starts inside a PUD entry could only be split under the
+		 * mmap_lock of each mm, which is not held here. Whatever is
+		 * zapped below the new size is faulted again.
+		 */
+		unmap_mapping_range(mapping, round_down(size, PUD_SIZE), 0, 1);
 		err = gmfs_store_resize(inode->i_ino, size);
 		if (err) {
 			i_size_write(inode, old);
 			goto out;
 		}
-		if (size != tail) {
-			u32 *map = gmfs_block_map(inode->i_ino);
-			void *p;
-
-			p = memremap(gmfs_block_phys(map[tail >> GMFS_BLOCK_SHIFT]),
-				     GMFS_BLOCK_SIZE, MEMREMAP_WB);
-			if (p) {
-				memset(p + (size - tail), 0,
-				       GMFS_BLOCK_SIZE - (size - tail));
-				memunmap(p);
-			}
-		}
+		/* A new mapping of the last page shows zeros past the end. */
+		gmfs_clear_tail(inode, size);
 	} else {
-		err = gmfs_store_resize(inode->i_ino, size);
+		err = gmfs_clear_tail(inode, old) ?:
+		      gmfs_store_resize(inode->i_ino, size);
 		if (err)
 			goto out;
 		i_size_write(inode, size);
@@ -293,7 +308,11 @@ static int gmfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 			return err;
 	}
 	mutex_lock(&gmfs.lock);
-	if (gmfs.frozen) {
+	/*
+	 * A size change that went through is done: its times and the rest
+	 * must be recorded, even if a finalize came in since.
+	 */
+	if (gmfs.frozen && !(attr->ia_valid & ATTR_SIZE)) {
 		err = -EBUSY;
 	} else {
 		setattr_copy(idmap, inode, attr);

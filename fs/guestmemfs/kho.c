@@ -206,10 +206,13 @@ static struct folio *restore_folio(u64 phys, unsigned int order)
 	if (!phys || !PAGE_ALIGNED(phys))
 		return NULL;
 	folio = kho_restore_folio(phys);
-	if (folio && folio_order(folio) != order) {
-		folio_put(folio);
+	/*
+	 * Of another order, it is not what our metadata says it is, so it
+	 * may be someone else's: leak it rather than free what could still
+	 * be in use.
+	 */
+	if (folio && folio_order(folio) != order)
 		return NULL;
-	}
 	return folio;
 }
 
@@ -291,8 +294,9 @@ static bool check_inode(struct gmfs_restore *r, const struct gmfs_psb *psb,
 			return reject(r, "directory with blocks", ino);
 		return true;
 	}
-	if (p->nr_blocks != DIV_ROUND_UP(p->size, GMFS_BLOCK_SIZE) ||
-	    p->nr_blocks > GMFS_MAX_FILE_BLOCKS)
+	/* Bound the size first: rounding it up must not wrap to few blocks. */
+	if (p->size > (u64)GMFS_MAX_FILE_BLOCKS << GMFS_BLOCK_SHIFT ||
+	    p->nr_blocks != DIV_ROUND_UP(p->size, GMFS_BLOCK_SIZE))
 		return reject(r, "size and blocks disagree", ino);
 	if (!p->nr_blocks) {
 		if (p->blocks)
@@ -471,19 +475,18 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 		return reject(r, "out of memory", 0);
 
 	inodes = folio_address(r->inodes);
-	/* Files unlinked before the kexec are dropped, blocks and all. */
+	/*
+	 * Files unlinked before the kexec are dropped, blocks and all. Their
+	 * block maps are taken back now, but freed only once the whole
+	 * table has been accepted (gmfs_restore_install()).
+	 */
 	for (ino = 0; ino < GMFS_MAX_INODES; ino++) {
 		struct gmfs_pinode *p = &inodes[ino];
 
 		if (ino && !(p->flags & GMFS_INODE_ORPHAN))
 			continue;
-		if (ino && p->blocks && p->blocks_order <= MAX_PAGE_ORDER) {
-			struct folio *map = restore_folio(p->blocks,
-							  p->blocks_order);
-
-			if (map)
-				folio_put(map);
-		}
+		if (ino && p->blocks && p->blocks_order <= MAX_PAGE_ORDER)
+			r->maps[ino] = restore_folio(p->blocks, p->blocks_order);
 		memset(p, 0, sizeof(*p));
 	}
 	return gmfs_check_inodes(r, psb, inodes);
@@ -505,9 +508,13 @@ static void gmfs_restore_install(struct gmfs_restore *r)
 	gmfs.free_blocks = psb->nr_blocks - bitmap_weight(r->used, psb->nr_blocks);
 	gmfs.free_inodes = GMFS_MAX_INODES - 1;
 	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++) {
-		if (gmfs.inodes[ino].flags)
+		if (gmfs.inodes[ino].flags) {
 			gmfs.free_inodes--;
-		gmfs.maps[ino] = r->maps[ino];
+			gmfs.maps[ino] = r->maps[ino];
+		} else if (r->maps[ino]) {
+			/* The block map of a dropped orphan. */
+			folio_put(r->maps[ino]);
+		}
 		r->maps[ino] = NULL;
 	}
 	r->psb = NULL;
@@ -519,6 +526,13 @@ static void gmfs_restore_cleanup(struct gmfs_restore *r)
 {
 	unsigned int ino;
 
+	/*
+	 * What was taken back from a rejected handover stays allocated: a
+	 * damaged table can name folios that are not ours, and leaking a
+	 * few pages of metadata is the safe failure.
+	 */
+	if (r->why)
+		goto out;
 	for (ino = 0; ino < GMFS_MAX_INODES; ino++)
 		if (r->maps[ino])
 			folio_put(r->maps[ino]);
@@ -530,6 +544,7 @@ static void gmfs_restore_cleanup(struct gmfs_restore *r)
 		folio_put(r->psb);
 	if (r->fdt)
 		folio_put(r->fdt);
+out:
 	kvfree(r->sorted);
 	bitmap_free(r->used);
 	kfree(r);

@@ -144,6 +144,9 @@ DAMAGE(dir_map, in[INO_DIR].blocks = SZ_1M)
 DAMAGE(size_blocks, in[INO_VM0].size = 3 * SZ_1M; in[INO_VM0].nr_blocks = 1)
 DAMAGE(too_big, in[INO_VM0].nr_blocks = GMFS_MAX_FILE_BLOCKS + 1;
 	in[INO_VM0].size = in[INO_VM0].nr_blocks * GMFS_BLOCK_SIZE)
+/* A size so large that rounding it up to blocks wraps to none. */
+DAMAGE(size_wraps, in[INO_VM0].size = U64_MAX - SZ_1M;
+	in[INO_VM0].nr_blocks = 0; in[INO_VM0].blocks = 0)
 DAMAGE(empty_map, in[INO_VM0].blocks = SZ_1M)
 DAMAGE(small_map, in[INO_VM0].nr_blocks = 2000;
 	in[INO_VM0].size = 2000 * GMFS_BLOCK_SIZE;
@@ -197,6 +200,7 @@ static const struct gmfs_damage gmfs_damages[] = {
 	CASE(dir_map, "directory with blocks", INO_DIR),
 	CASE(size_blocks, "size and blocks disagree", INO_VM0),
 	CASE(too_big, "size and blocks disagree", INO_VM0),
+	CASE(size_wraps, "size and blocks disagree", INO_VM0),
 	CASE(empty_map, "block map of an empty file", INO_VM0),
 	CASE(small_map, "bad block map order", INO_VM0),
 	CASE(huge_map, "bad block map order", INO_VM0),

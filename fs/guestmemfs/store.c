@@ -338,6 +338,20 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 	old_nr = p->nr_blocks;
 	if (nr < old_nr)
 		gmfs_free_blocks(gmfs_block_map(ino), nr, old_nr);
+	if (!nr && gmfs.maps[ino]) {
+		struct folio *old = gmfs.maps[ino];
+
+		/*
+		 * An empty file has no block map: drop it, or it would be
+		 * handed over with the file and rejected by the next kernel.
+		 * Faults cannot look at it: the caller holds the mapping's
+		 * invalidate_lock.
+		 */
+		WRITE_ONCE(gmfs.maps[ino], NULL);
+		folio_put(old);
+		p->blocks = 0;
+		p->blocks_order = 0;
+	}
 	if (nr <= old_nr)
 		goto done;
 
@@ -349,7 +363,7 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 	err = gmfs_take_blocks(folio_address(map), old_nr, nr - old_nr);
 	/* Nothing of an earlier file, or an earlier kernel, may show. */
 	for (i = old_nr; !err && i < nr; i++) {
-		err = gmfs_zero_block(((u32 *)folio_address(map))[i]);
+		err = gmfs_zero_block(((u32 *)folio_address(map))[i], 0);
 		cond_resched();
 	}
 	if (err) {

@@ -15,11 +15,11 @@
 # memory that is not preserved).
 #
 # The first time, prepare builds a tree of directories and files of varied
-# sizes (one of 300 MiB) with random contents, modes, owners and times, and
-# records it; later it grows, shrinks, removes and creates files. It also
-# checks the freeze: with a file mapped, finalizing the handover makes
-# namespace changes fail with EBUSY while mapped data stays writable, and
-# aborting thaws it. After a good handover, check compares every name,
+# sizes (one of 300 MiB, one truncated to nothing after it held data) with
+# random contents, modes, owners and times, and records it; later it grows,
+# shrinks, removes and creates files. It also checks the freeze: with a
+# file mapped, finalizing the handover makes namespace changes fail with
+# EBUSY while mapped data stays writable, and aborting thaws it. After a good handover, check compares every name,
 # size, mode, owner, time and byte with the record, then checks that the
 # free space is what the files leave, and that filling it to ENOSPC leaves
 # every file intact. After none, the filesystem must be new and empty
@@ -76,6 +76,14 @@ build_tree() {
 	chmod 0600 $MNT/big
 	touch -t 200102030405.06 $MNT/a/one
 	touch -t 199912312359.59 $MNT/d/ten
+	empty_file a/emptied 17
+}
+
+# A file that held blocks and was truncated to nothing.
+empty_file() {
+	add_file "$1" 4194304 "$2"
+	truncate -s 0 "$MNT/$1" || fail "truncate $1 to 0"
+	sed -i "\\|^$1 |d" "$STATE/gmfs.seeds"
 }
 
 # Between kexecs: grow, shrink, remove, create.
@@ -91,6 +99,7 @@ change_tree() {
 	mkdir -p $MNT/gen$gen
 	add_file gen$gen/new 6291457 $((200 + gen))
 	chown 4321:8765 $MNT/gen$gen/new
+	empty_file a/emptied $((300 + gen))
 }
 
 # Where this boot's carve-out is, from its messages: "base size" in hex.

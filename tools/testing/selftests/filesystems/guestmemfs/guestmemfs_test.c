@@ -215,7 +215,7 @@ TEST_F(gmfs, create_stat_statfs)
 /* Data only through mmap(MAP_SHARED). */
 TEST_F(gmfs, mmap_only)
 {
-	char buf[16] = "x";
+	char buf[16] = "x", path[2048];
 	void *p;
 	int fd = make_file(self->dir, "f", BLK, 0600);
 
@@ -236,6 +236,20 @@ TEST_F(gmfs, mmap_only)
 	p = map(fd, BLK);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ((char)0xa5, ((char *)p)[BLK - 1]);
+	munmap(p, BLK);
+	close(fd);
+
+	/* A shared mapping of a read-only descriptor reads, never writes. */
+	snprintf(path, sizeof(path), "%s/f", self->dir);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(MAP_FAILED, map(fd, BLK));
+	EXPECT_EQ(EACCES, errno);
+	p = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("read-only MAP_SHARED: %s", strerror(errno));
+	EXPECT_EQ((char)0xa5, ((char *)p)[BLK / 2]);
+	EXPECT_EQ(-1, mprotect(p, BLK, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
 	munmap(p, BLK);
 	close(fd);
 }
@@ -264,6 +278,62 @@ TEST_F(gmfs, grow_reads_zeros)
 	for (i = cut; i < 2 * BLK; i++)
 		ASSERT_EQ(0, p[i]) TH_LOG("byte %zu holds old data", i);
 	munmap(p, 2 * BLK);
+	close(fd);
+}
+
+/*
+ * What was written through a mapping past the end of a file, in its last
+ * page, is not the file's: growing the file shows zeros there.
+ */
+TEST_F(gmfs, grow_after_write_past_end)
+{
+	int fd = make_file(self->dir, "f", 4096 + 3, 0600);
+	char *p;
+	size_t i;
+
+	ASSERT_LE(0, fd);
+	p = map(fd, 2 * 4096);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x77, 2 * 4096);
+	ASSERT_EQ(0, ftruncate(fd, BLK + 5));
+	for (i = 0; i < 4096 + 3 && p[i] == 0x77; i++)
+		;
+	ASSERT_EQ(4096 + 3, i) TH_LOG("byte %zu lost its data", i);
+	for (; i < 2 * 4096 && !p[i]; i++)
+		;
+	ASSERT_EQ(2 * 4096, i) TH_LOG("byte %zu kept what was past the end", i);
+	munmap(p, 2 * 4096);
+	close(fd);
+}
+
+/*
+ * A file shrunk to nothing holds no blocks, and grows again with zeros.
+ * (guestmemfs_kexec.sh checks that such a file also survives a kexec.)
+ */
+TEST_F(gmfs, truncate_to_empty)
+{
+	unsigned long before = free_blocks();
+	int fd = make_file(self->dir, "f", 3 * BLK, 0600);
+	struct stat st;
+	char *p;
+	size_t i;
+
+	ASSERT_LE(0, fd);
+	p = map(fd, 3 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x33, 3 * BLK);
+	munmap(p, 3 * BLK);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(0, st.st_size);
+	EXPECT_EQ(0, st.st_blocks);
+	EXPECT_EQ(before, free_blocks());
+	ASSERT_EQ(0, ftruncate(fd, BLK));
+	p = map(fd, BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < BLK; i += 512)
+		ASSERT_EQ(0, p[i]) TH_LOG("byte %zu", i);
+	munmap(p, BLK);
 	close(fd);
 }
 
@@ -514,27 +584,46 @@ static bool cpu_has_gbpages(void)
  * GUESTMEMFS_EXPECT_PUD is set (the vmtest sets it), which makes that a
  * failure.
  */
+static const char *no_pud_why(void)
+{
+	struct statfs sfs;
+
+	if (statfs(mnt, &sfs))
+		return "statfs failed";
+	if (sfs.f_blocks < 1024)
+		return "needs a carve-out of 2 GiB or more";
+	if (sfs.f_bfree != sfs.f_blocks)
+		return "needs an empty filesystem";
+	if (!cpu_has_gbpages())
+		return "the CPU has no 1 GiB pages";
+	return NULL;
+}
+
+#define NEED_PUD() do {							\
+	const char *why = no_pud_why();					\
+									\
+	if (why) {							\
+		ASSERT_EQ(NULL, getenv("GUESTMEMFS_EXPECT_PUD"))	\
+			TH_LOG("%s", why);				\
+		SKIP(return, "%s", why);				\
+	}								\
+} while (0)
+
+/* The pattern pud_split_shrink writes and checks, a byte per page. */
+static char pud_byte(size_t off)
+{
+	return (char)((off >> 12) * 7 + 1);
+}
+
 TEST_F(gmfs, pud_mapping)
 {
 	const size_t gib = 1UL << 30, win = 511 * BLK;
-	const char *why = NULL;
-	struct statfs sfs;
 	char *p, *q;
 	long before;
 	size_t i;
 	int fd;
 
-	ASSERT_EQ(0, statfs(mnt, &sfs));
-	if (sfs.f_blocks < 1024)
-		why = "needs a carve-out of 2 GiB or more";
-	else if (sfs.f_bfree != sfs.f_blocks)
-		why = "needs an empty filesystem";
-	else if (!cpu_has_gbpages())
-		why = "the CPU has no 1 GiB pages";
-	if (why) {
-		ASSERT_EQ(NULL, getenv("GUESTMEMFS_EXPECT_PUD")) TH_LOG("%s", why);
-		SKIP(return, "%s", why);
-	}
+	NEED_PUD();
 
 	fd = make_file(self->dir, "f", gib, 0600);
 	ASSERT_LE(0, fd);
@@ -543,13 +632,91 @@ TEST_F(gmfs, pud_mapping)
 	EXPECT_EQ(0, (uintptr_t)p % gib);
 	before = minflt();
 	for (i = 0; i < gib; i += 4096)
-		p[i] = (char)((i >> 12) * 7 + 1);
+		p[i] = pud_byte(i);
 	EXPECT_EQ(1, minflt() - before) TH_LOG("%ld faults for 1 GiB", minflt() - before);
 
 	q = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, win);
 	ASSERT_NE(MAP_FAILED, q);
 	for (i = 0; i < BLK; i += 4096)
 		ASSERT_EQ(p[win + i], q[i]) TH_LOG("offset %zu", win + i);
+	munmap(q, BLK);
+	munmap(p, gib);
+	close(fd);
+}
+
+/* Map all of @fd's first GiB and fault it in with one write. */
+static char *map_gib_pud(struct __test_metadata *_metadata, int fd)
+{
+	const size_t gib = 1UL << 30;
+	long before;
+	char *p;
+
+	p = map(fd, gib);
+	if (p == MAP_FAILED)
+		return p;
+	before = minflt();
+	p[0] = pud_byte(0);
+	EXPECT_EQ(1, minflt() - before);
+	p[gib - 1] = pud_byte(gib - 1);
+	EXPECT_EQ(1, minflt() - before) TH_LOG("not one PUD entry");
+	return p;
+}
+
+/*
+ * Cutting into a 1 GiB entry: munmap and mprotect of a piece of it keep
+ * the rest of the mapping and its data, and shrinking a PUD-mapped file
+ * keeps what is below the new size and gives SIGBUS above it.
+ */
+TEST_F(gmfs, pud_split_shrink)
+{
+	const size_t gib = 1UL << 30, half = gib / 2 + 4096 + 3;
+	char *p, *q;
+	size_t i;
+	int fd;
+
+	NEED_PUD();
+
+	fd = make_file(self->dir, "f", gib, 0600);
+	ASSERT_LE(0, fd);
+	p = map(fd, gib);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < gib; i += 4096)
+		p[i] = pud_byte(i);
+	munmap(p, gib);
+
+	/* Shrink below a PUD entry of another mapping. */
+	p = map_gib_pud(_metadata, fd);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, ftruncate(fd, half));
+	for (i = 0; i < half && p[i] == pud_byte(i); i += 4096)
+		;
+	ASSERT_LE(half, i) TH_LOG("offset %zu lost its data", i);
+	EXPECT_TRUE(faults(p + half + 2 * 4096));
+	EXPECT_TRUE(faults(p + gib - 1));
+	munmap(p, gib);
+
+	/* Grown back: PUD-mapped again, then cut into. */
+	ASSERT_EQ(0, ftruncate(fd, gib));
+	p = map_gib_pud(_metadata, fd);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, mprotect(p + 4096, 4096, PROT_READ));
+	ASSERT_EQ(0, munmap(p + 3 * BLK, BLK));
+	ASSERT_EQ(0, mprotect(p + gib / 2, BLK, PROT_READ));
+	for (i = 0; i < half; i += 4096)
+		if (!(i >= 3 * BLK && i < 4 * BLK) && p[i] != pud_byte(i))
+			break;
+	ASSERT_LE(half, i) TH_LOG("offset %zu lost its data", i);
+	for (i = half - half % 4096 + 4096; i < gib && !p[i]; i += 4096)
+		;
+	ASSERT_LE(gib, i) TH_LOG("offset %zu past the old end is not zero", i);
+	p[0] = 1;
+	p[gib - 1] = 2;
+	/* What was unmapped is still the file's, as a new mapping shows. */
+	q = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, 3 * BLK);
+	ASSERT_NE(MAP_FAILED, q);
+	for (i = 0; i < BLK && q[i] == pud_byte(3 * BLK + i); i += 4096)
+		;
+	ASSERT_EQ(BLK, i) TH_LOG("offset %zu lost its data", 3 * BLK + i);
 	munmap(q, BLK);
 	munmap(p, gib);
 	close(fd);
