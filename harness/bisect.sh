@@ -26,7 +26,11 @@ CONFIG_REV=$(git -C "$KTREE" rev-parse HEAD)
 # From the last patch back to the first: the object directory holds the
 # build of the whole series (make kernel), so each step only rebuilds what
 # one patch changed, instead of first undoing the whole series.
+# BISECT_UNTIL (seconds since the epoch; make check sets it from its time
+# budget) stops before a build that would likely end after it, and says
+# which patches were not built.
 start=$(date +%s)
+longest=120
 for ((i = n; i >= 1; i--)); do
 	c=${commits[i - 1]}
 	t0=$(date +%s)
@@ -39,13 +43,20 @@ for ((i = n; i >= 1; i--)); do
 			"$i" "$n" "$subj" $((i - 1))
 		continue
 	fi
+	if [ -n "${BISECT_UNTIL:-}" ] && [ $((t0 + longest)) -gt "$BISECT_UNTIL" ]; then
+		echo "bisect: out of time (make check's budget): patches 1-$i not built; run 'make bisect' for all"
+		step_time bisect $(($(date +%s) - start))
+		exit 0
+	fi
 	git -C "$KTREE" checkout -q --detach "$c"
 	if ! "$TOP/harness/kernel.sh" --build-only >"$LOGS/bisect-$i.log" 2>&1; then
 		echo "FAILED  $i/$n $subj"
 		tail -n 30 "$LOGS/bisect-$i.log" | sed 's/^/        /'
 		die "patch $i does not build on its own: build/logs/bisect-$i.log"
 	fi
-	printf 'ok      %d/%d %s (%ds)\n' "$i" "$n" "$subj" $(($(date +%s) - t0))
+	t=$(($(date +%s) - t0))
+	[ $t -gt $longest ] && longest=$t
+	printf 'ok      %d/%d %s (%ds)\n' "$i" "$n" "$subj" $t
 done
 echo "bisect: all $n patches build"
 step_time bisect $(($(date +%s) - start))

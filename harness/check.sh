@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make check: everything CI checks, in order, each step timed. Stops at the
-# first step that fails. BISECT=0 leaves out the per-patch builds.
+# first step that fails. BISECT=0 leaves out the per-patch builds; they
+# stop, saying so, where they would run past CHECK_BUDGET seconds from the
+# start (default 38 minutes: CI allows 90, the project asks for under 40).
 . "$(dirname "$0")/lib.sh"
 
 steps=(deps tree export-check checkpatch unit kernel harness-selftest vmtest)
@@ -10,6 +12,7 @@ steps=(deps tree export-check checkpatch unit kernel harness-selftest vmtest)
 mkdir -p "$LOGS"
 : > "$LOGS/check-times"
 total0=$(date +%s)
+export BISECT_UNTIL=$((total0 + ${CHECK_BUDGET:-2280}))
 for s in "${steps[@]}"; do
 	printf '\n==== make %s\n' "$s"
 	t0=$(date +%s)

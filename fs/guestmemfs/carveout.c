@@ -7,12 +7,16 @@
  * can be mapped with PUD entries, 2 MiB aligned at least. The memory is
  * removed from memblock, so it is not in the direct map, the page
  * allocator never sees it, and no struct pages describe it (whole memory
- * sections of it have no memory map at all); the kernel's e820 tables,
- * the one the next kexec'd kernel gets included, mark it reserved.
+ * sections of it have no memory map at all); the kernel's e820 table marks
+ * it reserved.
  *
- * After a kexec handover, the next kernel therefore never uses it, whether
- * or not it understands the handover; guestmemfs takes it back from its
- * handed-over state (kho.c) and checks that it is still reserved.
+ * The memory map a kexec'd kernel gets (e820_table_kexec) marks it reserved
+ * only while a finalized kexec handover carries it (kho.c): the next kernel
+ * then never uses it, whether or not it understands the handover, and
+ * guestmemfs takes it back from its handed-over state and checks that it is
+ * still reserved. A kexec without a handover gives it back as RAM: its data
+ * are not handed over, and keeping it reserved would lose it for good, and
+ * another carve-out of the same size with it, at every such kexec.
  */
 
 #define pr_fmt(fmt) "guestmemfs: " fmt
@@ -30,6 +34,13 @@
 #include "guestmemfs.h"
 
 static phys_addr_t carveout_base, carveout_size;
+
+/*
+ * The carve-out's own entry in e820_table_kexec, once it is tracked: an
+ * index, as free_initmem() moves the table, and the range, to check it.
+ */
+static u32 kexec_entry;
+static phys_addr_t kexec_base, kexec_size;
 static unsigned long long carveout_param __initdata;
 
 static int __init gmfs_parse_size(char *p)
@@ -79,6 +90,12 @@ void __init guestmemfs_reserve_carveout(void)
 
 	e820__range_update(base, size, E820_TYPE_RAM, E820_TYPE_RESERVED);
 	e820__update_table(e820_table);
+	/*
+	 * Reserved here too for now, which gives the carve-out an entry of its
+	 * own: gmfs_carveout_track_kexec() turns it into RAM, and a handover
+	 * back, without changing the number of entries once the table can no
+	 * longer grow.
+	 */
 	e820__range_update_table(e820_table_kexec, base, size, E820_TYPE_RAM,
 				 E820_TYPE_RESERVED);
 	e820__update_table(e820_table_kexec);
@@ -88,6 +105,69 @@ void __init guestmemfs_reserve_carveout(void)
 	pr_info("%llu MiB at %pa, outside the direct map and the page allocator\n",
 		(u64)size >> 20, &base);
 }
+
+/**
+ * gmfs_carveout_track_kexec - let a kexec without handover reuse the carve-out
+ * @base: physical address of the carve-out in use
+ * @size: its size
+ *
+ * Finds the carve-out's own reserved entry in the memory map given to a
+ * kexec'd kernel and makes it RAM there, until gmfs_carveout_hand_over()
+ * says a handover carries it. If the carve-out shares its entry with other
+ * reserved memory, that entry is left as it is: the carve-out then stays
+ * reserved across every kexec, which loses memory but never data.
+ */
+void __init gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size)
+{
+	struct e820_entry *entry;
+	u32 i;
+
+	for (i = 0; i < e820_table_kexec->nr_entries; i++) {
+		entry = &e820_table_kexec->entries[i];
+		if (entry->addr == base && entry->size == size &&
+		    entry->type == E820_TYPE_RESERVED) {
+			kexec_entry = i;
+			kexec_base = base;
+			kexec_size = size;
+			entry->type = E820_TYPE_RAM;
+			return;
+		}
+	}
+	pr_warn("the carve-out at %pa shares its kexec memory map entry: it stays reserved after a kexec without handover\n",
+		&base);
+}
+
+/**
+ * gmfs_carveout_hand_over - say whether the next kernel gets the carve-out
+ * @handed_over: true once a finalized handover carries it, false after abort
+ *
+ * A kexec_file_load() after this builds the next kernel's memory map with
+ * the carve-out reserved if @handed_over, or as RAM.
+ */
+void gmfs_carveout_hand_over(bool handed_over)
+{
+	struct e820_entry *entry;
+
+	if (!kexec_size)
+		return;
+	entry = &e820_table_kexec->entries[kexec_entry];
+	if (WARN_ON_ONCE(entry->addr != kexec_base || entry->size != kexec_size))
+		return;
+	/*
+	 * One aligned 32-bit store: a concurrent kexec_file_load() copies the
+	 * old type or the new one, and loading before finalize is wrong anyway.
+	 */
+	entry->type = handed_over ? E820_TYPE_RESERVED : E820_TYPE_RAM;
+}
+
+/* A core_initcall: before anything can finalize a handover. */
+static int __init gmfs_carveout_kexec_init(void)
+{
+	if (carveout_size)
+		gmfs_carveout_track_kexec(carveout_base, carveout_size);
+	return 0;
+}
+core_initcall(gmfs_carveout_kexec_init);
 
 /**
  * gmfs_carveout - the carve-out reserved at this boot

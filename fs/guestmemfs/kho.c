@@ -124,6 +124,8 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 		goto unpreserve;
 	}
 	gmfs_kho_fdt = fdt;
+	/* The next kernel must keep it out of its own memory. */
+	gmfs_carveout_hand_over(true);
 	return 0;
 
 unpreserve:
@@ -142,6 +144,7 @@ static void gmfs_kho_abort(void)
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs_kho_fdt)
 		return;
+	gmfs_carveout_hand_over(false);
 	WARN_ON_ONCE(kho_unpreserve_folio(gmfs_kho_fdt));
 	folio_put(gmfs_kho_fdt);
 	gmfs_kho_fdt = NULL;
@@ -584,6 +587,12 @@ int __init gmfs_kho_restore(void)
 		gmfs.broken = r->why;
 		err = -EUCLEAN;
 	} else {
+		/*
+		 * Rejected, it stays reserved in the next kernel's memory map
+		 * too, as it came; taken back, it is this kernel's to hand
+		 * over or to give back.
+		 */
+		gmfs_carveout_track_kexec(gmfs.base, gmfs.size);
 		pr_info("restored from the handover: %llu MiB at %pa, %u inodes, %lu of %lu blocks in use, in %llu us\n",
 			(u64)gmfs.size >> 20, &gmfs.base,
 			GMFS_MAX_INODES - 1 - gmfs.free_inodes,

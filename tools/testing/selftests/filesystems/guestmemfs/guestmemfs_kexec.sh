@@ -19,12 +19,14 @@
 # random contents, modes, owners and times, and records it; later it grows,
 # shrinks, removes and creates files. It also checks the freeze: with a
 # file mapped, finalizing the handover makes namespace changes fail with
-# EBUSY while mapped data stays writable, and aborting thaws it. After a good handover, check compares every name,
-# size, mode, owner, time and byte with the record, then checks that the
-# free space is what the files leave, and that filling it to ENOSPC leaves
-# every file intact. After none, the filesystem must be new and empty
-# (guestmemfs= reserved a new carve-out); after a damaged one, whatever the
-# kernel could make of it, but never a half-restored tree.
+# EBUSY while mapped data stays writable, and aborting thaws it. After a
+# good handover, check compares every name, size, mode, owner, time and
+# byte with the record, then checks that the free space is what the files
+# leave, and that filling it to ENOSPC leaves every file intact. After
+# none, the filesystem must be new and empty (guestmemfs= reserved a new
+# carve-out, and the old one is RAM again or the new one); after a damaged
+# one, whatever the kernel could make of it, but never a half-restored
+# tree, and the old carve-out still reserved.
 
 MNT=/mnt/guestmemfs
 UTIL=$(dirname "$0")/gmfs_util
@@ -125,6 +127,28 @@ still_reserved() {
 	return $ok
 }
 
+# Was the recorded carve-out given back: is every byte of it System RAM
+# or this boot's carve-out, none of it reserved and lost?
+given_back() {
+	set -- $(cat "$STATE/gmfs.carveout")
+	base=$(($1)) end=$(($1 + $2 * 1048576)) got=0
+	set -- $(carveout)
+	if [ $# = 2 ]; then
+		s=$(($1)) e=$(($1 + $2 * 1048576))
+		[ $s -lt $base ] && s=$base
+		[ $e -gt $end ] && e=$end
+		[ $s -lt $e ] && got=$((e - s))
+	fi
+	while read -r range name; do
+		[ "$name" = ": System RAM" ] || continue
+		s=$((0x${range%-*})) e=$((0x${range#*-} + 1))
+		[ $s -lt $base ] && s=$base
+		[ $e -gt $end ] && e=$end
+		[ $s -lt $e ] && got=$((got + e - s))
+	done < /proc/iomem
+	[ $got = $((end - base)) ]
+}
+
 check_data() {
 	while read -r f seed size; do
 		$UTIL check "$MNT/$f" "$seed" || fail "data of $f"
@@ -196,8 +220,16 @@ check() {
 		;;
 	plain|corrupt:*)
 		rm -f "$STATE/gmfs.state" "$STATE/gmfs.seeds"
-		# Not handed over, the old guest memory is still nobody's.
-		if [ "$state" = tree ]; then
+		if [ "$state" != tree ]; then
+			:
+		elif [ "$how" = plain ]; then
+			# Nothing was handed over: the memory is this kernel's
+			# again, not lost at every kexec.
+			old=$(cat "$STATE/gmfs.carveout")
+			given_back || fail "the old carve-out $old was not given back"
+			echo "the old carve-out $old was given back"
+		else
+			# Handed over and refused: still nobody's.
 			still_reserved || fail "the old carve-out is not reserved any more"
 			echo "the old carve-out $(cat "$STATE/gmfs.carveout") is still reserved"
 		fi
