@@ -222,6 +222,7 @@ static void kho_test_restore_range(const struct kho_test_item *it)
 			"a restored range cannot be restored again: %d", err);
 }
 
+/* Where the address of bench block @i is kept in @lists. */
 static u64 *kho_test_bench_slot(struct folio **lists, unsigned long i)
 {
 	return (u64 *)folio_address(lists[i / KHO_BENCH_PER_LIST]) +
@@ -557,11 +558,6 @@ static int kho_bench_preserve(phys_addr_t phys, unsigned int order)
 	return kho_preserve_phys(phys, PAGE_SIZE << order);
 }
 
-static u64 *kho_bench_slot(unsigned long i)
-{
-	return kho_test_bench_slot(bench.lists, i);
-}
-
 /*
  * Allocates @mib MiB in blocks of @order, or as much as can be had, and
  * preserves it; the memory is never freed in this kernel. A block that
@@ -592,7 +588,7 @@ static int kho_bench_run(unsigned int order, unsigned long mib)
 
 		if (!phys)
 			break;
-		*kho_bench_slot(i) = phys;
+		*kho_test_bench_slot(bench.lists, i) = phys;
 		cond_resched();
 	}
 	bench.alloc_ns = local_clock() - t0;
@@ -600,7 +596,7 @@ static int kho_bench_run(unsigned int order, unsigned long mib)
 
 	t0 = local_clock();
 	for (i = 0; i < want; i++) {
-		u64 phys = *kho_bench_slot(i);
+		u64 phys = *kho_test_bench_slot(bench.lists, i);
 
 		err = kho_bench_preserve(phys, order);
 		cond_resched();
@@ -608,7 +604,7 @@ static int kho_bench_run(unsigned int order, unsigned long mib)
 			continue;
 		if (err)
 			break;
-		*kho_bench_slot(n++) = phys;
+		*kho_test_bench_slot(bench.lists, n++) = phys;
 	}
 	bench.preserve_ns = local_clock() - t0;
 	bench.order = order;

@@ -35,12 +35,8 @@
 
 static phys_addr_t carveout_base, carveout_size;
 
-/*
- * The carve-out's own entry in e820_table_kexec, once it is tracked: an
- * index, as free_initmem() moves the table, and the range, to check it.
- */
-static u32 kexec_entry;
-static phys_addr_t kexec_base, kexec_size;
+/* Does the carve-out have an entry of its own in e820_table_kexec? */
+static bool kexec_tracked;
 static unsigned long long carveout_param __initdata;
 
 static int __init gmfs_parse_size(char *p)
@@ -106,6 +102,23 @@ void __init guestmemfs_reserve_carveout(void)
 		(u64)size >> 20, &base);
 }
 
+/*
+ * The carve-out's entry in e820_table_kexec, found again each time:
+ * free_initmem() moves the table.
+ */
+static struct e820_entry *gmfs_kexec_entry(phys_addr_t base, phys_addr_t size)
+{
+	struct e820_entry *entry;
+	u32 i;
+
+	for (i = 0; i < e820_table_kexec->nr_entries; i++) {
+		entry = &e820_table_kexec->entries[i];
+		if (entry->addr == base && entry->size == size)
+			return entry;
+	}
+	return NULL;
+}
+
 /**
  * gmfs_carveout_track_kexec - let a kexec without handover reuse the carve-out
  * @base: physical address of the carve-out in use
@@ -119,19 +132,12 @@ void __init guestmemfs_reserve_carveout(void)
  */
 void __init gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size)
 {
-	struct e820_entry *entry;
-	u32 i;
+	struct e820_entry *entry = gmfs_kexec_entry(base, size);
 
-	for (i = 0; i < e820_table_kexec->nr_entries; i++) {
-		entry = &e820_table_kexec->entries[i];
-		if (entry->addr == base && entry->size == size &&
-		    entry->type == E820_TYPE_RESERVED) {
-			kexec_entry = i;
-			kexec_base = base;
-			kexec_size = size;
-			entry->type = E820_TYPE_RAM;
-			return;
-		}
+	if (entry && entry->type == E820_TYPE_RESERVED) {
+		entry->type = E820_TYPE_RAM;
+		kexec_tracked = true;
+		return;
 	}
 	pr_warn("the carve-out at %pa shares its kexec memory map entry: it stays reserved after a kexec without handover\n",
 		&base);
@@ -139,19 +145,22 @@ void __init gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size)
 
 /**
  * gmfs_carveout_hand_over - say whether the next kernel gets the carve-out
+ * @base: physical address of the carve-out in use
+ * @size: its size
  * @handed_over: true once a finalized handover carries it, false after abort
  *
  * A kexec_file_load() after this builds the next kernel's memory map with
  * the carve-out reserved if @handed_over, or as RAM.
  */
-void gmfs_carveout_hand_over(bool handed_over)
+void gmfs_carveout_hand_over(phys_addr_t base, phys_addr_t size,
+			     bool handed_over)
 {
 	struct e820_entry *entry;
 
-	if (!kexec_size)
+	if (!kexec_tracked)
 		return;
-	entry = &e820_table_kexec->entries[kexec_entry];
-	if (WARN_ON_ONCE(entry->addr != kexec_base || entry->size != kexec_size))
+	entry = gmfs_kexec_entry(base, size);
+	if (WARN_ON_ONCE(!entry))
 		return;
 	/*
 	 * One aligned 32-bit store: a concurrent kexec_file_load() copies the

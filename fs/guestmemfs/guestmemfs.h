@@ -108,7 +108,8 @@ extern struct gmfs_store gmfs;
 /* carveout.c */
 bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size);
 void gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size);
-void gmfs_carveout_hand_over(bool handed_over);
+void gmfs_carveout_hand_over(phys_addr_t base, phys_addr_t size,
+			     bool handed_over);
 int gmfs_carveout_take(phys_addr_t base, phys_addr_t size);
 int gmfs_zero_block(unsigned long block, size_t offset);
 

@@ -125,7 +125,7 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 	}
 	gmfs_kho_fdt = fdt;
 	/* The next kernel must keep it out of its own memory. */
-	gmfs_carveout_hand_over(true);
+	gmfs_carveout_hand_over(gmfs.base, gmfs.size, true);
 	return 0;
 
 unpreserve:
@@ -144,7 +144,7 @@ static void gmfs_kho_abort(void)
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs_kho_fdt)
 		return;
-	gmfs_carveout_hand_over(false);
+	gmfs_carveout_hand_over(gmfs.base, gmfs.size, false);
 	WARN_ON_ONCE(kho_unpreserve_folio(gmfs_kho_fdt));
 	folio_put(gmfs_kho_fdt);
 	gmfs_kho_fdt = NULL;

@@ -32,6 +32,7 @@
 
 #define GUESTMEMFS_MAGIC	0x474d4653
 #define BLK			(2UL << 20)
+#define GIB			(512 * BLK)
 #define NOBODY			65534
 
 static char mnt[256];
@@ -609,60 +610,71 @@ static const char *pud_unavailable(struct __test_metadata *_metadata)
 	return why;
 }
 
-/* The pattern pud_split_shrink writes and checks, a byte per page. */
+/* The pattern the PUD tests write and check, a byte per page. */
 static char pud_byte(size_t off)
 {
 	return (char)((off >> 12) * 7 + 1);
 }
 
-TEST_F(gmfs, pud_mapping)
+/* Map all of @fd's first GiB: one fault, for its first and last byte. */
+static char *map_gib_pud(struct __test_metadata *_metadata, int fd)
 {
-	const size_t gib = 1UL << 30, win = 511 * BLK;
-	char *p, *q;
+	long before;
+	char *p;
+
+	p = map(fd, GIB);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, (uintptr_t)p % GIB);
+	before = minflt();
+	p[0] = pud_byte(0);
+	EXPECT_EQ(1, minflt() - before);
+	p[GIB - 1] = pud_byte(GIB - 1);
+	EXPECT_EQ(1, minflt() - before) TH_LOG("not one PUD entry");
+	return p;
+}
+
+/*
+ * A new 1 GiB file, mapped by map_gib_pud() and filled with pud_byte()
+ * through that one entry: writing every page takes no other fault.
+ */
+static char *pud_file(struct __test_metadata *_metadata, const char *dir,
+		      int *fd)
+{
 	long before;
 	size_t i;
+	char *p;
+
+	*fd = make_file(dir, "f", GIB, 0600);
+	ASSERT_LE(0, *fd);
+	p = map_gib_pud(_metadata, *fd);
+	before = minflt();
+	for (i = 0; i < GIB; i += 4096)
+		p[i] = pud_byte(i);
+	EXPECT_EQ(0, minflt() - before)
+		TH_LOG("%ld more faults to fill 1 GiB", minflt() - before);
+	return p;
+}
+
+TEST_F(gmfs, pud_mapping)
+{
+	const size_t win = 511 * BLK;
 	const char *why;
+	char *p, *q;
+	size_t i;
 	int fd;
 
 	why = pud_unavailable(_metadata);
 	if (why)
 		SKIP(return, "%s", why);
 
-	fd = make_file(self->dir, "f", gib, 0600);
-	ASSERT_LE(0, fd);
-	p = map(fd, gib);
-	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(0, (uintptr_t)p % gib);
-	before = minflt();
-	for (i = 0; i < gib; i += 4096)
-		p[i] = pud_byte(i);
-	EXPECT_EQ(1, minflt() - before) TH_LOG("%ld faults for 1 GiB", minflt() - before);
-
+	p = pud_file(_metadata, self->dir, &fd);
 	q = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, win);
 	ASSERT_NE(MAP_FAILED, q);
 	for (i = 0; i < BLK; i += 4096)
 		ASSERT_EQ(p[win + i], q[i]) TH_LOG("offset %zu", win + i);
 	munmap(q, BLK);
-	munmap(p, gib);
+	munmap(p, GIB);
 	close(fd);
-}
-
-/* Map all of @fd's first GiB and fault it in with one write. */
-static char *map_gib_pud(struct __test_metadata *_metadata, int fd)
-{
-	const size_t gib = 1UL << 30;
-	long before;
-	char *p;
-
-	p = map(fd, gib);
-	if (p == MAP_FAILED)
-		return p;
-	before = minflt();
-	p[0] = pud_byte(0);
-	EXPECT_EQ(1, minflt() - before);
-	p[gib - 1] = pud_byte(gib - 1);
-	EXPECT_EQ(1, minflt() - before) TH_LOG("not one PUD entry");
-	return p;
 }
 
 /*
@@ -672,51 +684,41 @@ static char *map_gib_pud(struct __test_metadata *_metadata, int fd)
  */
 TEST_F(gmfs, pud_split_shrink)
 {
-	const size_t gib = 1UL << 30, half = gib / 2 + 4096 + 3;
+	const size_t half = GIB / 2 + 4096 + 3;
+	const char *why;
 	char *p, *q;
 	size_t i;
-	const char *why;
 	int fd;
 
 	why = pud_unavailable(_metadata);
 	if (why)
 		SKIP(return, "%s", why);
 
-	fd = make_file(self->dir, "f", gib, 0600);
-	ASSERT_LE(0, fd);
-	p = map(fd, gib);
-	ASSERT_NE(MAP_FAILED, p);
-	for (i = 0; i < gib; i += 4096)
-		p[i] = pud_byte(i);
-	munmap(p, gib);
-
-	/* Shrink below a PUD entry of another mapping. */
-	p = map_gib_pud(_metadata, fd);
-	ASSERT_NE(MAP_FAILED, p);
+	/* Shrink below a PUD entry. */
+	p = pud_file(_metadata, self->dir, &fd);
 	ASSERT_EQ(0, ftruncate(fd, half));
 	for (i = 0; i < half && p[i] == pud_byte(i); i += 4096)
 		;
 	ASSERT_LE(half, i) TH_LOG("offset %zu lost its data", i);
 	EXPECT_TRUE(faults(p + half + 2 * 4096));
-	EXPECT_TRUE(faults(p + gib - 1));
-	munmap(p, gib);
+	EXPECT_TRUE(faults(p + GIB - 1));
+	munmap(p, GIB);
 
 	/* Grown back: PUD-mapped again, then cut into. */
-	ASSERT_EQ(0, ftruncate(fd, gib));
+	ASSERT_EQ(0, ftruncate(fd, GIB));
 	p = map_gib_pud(_metadata, fd);
-	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, mprotect(p + 4096, 4096, PROT_READ));
 	ASSERT_EQ(0, munmap(p + 3 * BLK, BLK));
-	ASSERT_EQ(0, mprotect(p + gib / 2, BLK, PROT_READ));
+	ASSERT_EQ(0, mprotect(p + GIB / 2, BLK, PROT_READ));
 	for (i = 0; i < half; i += 4096)
 		if (!(i >= 3 * BLK && i < 4 * BLK) && p[i] != pud_byte(i))
 			break;
 	ASSERT_LE(half, i) TH_LOG("offset %zu lost its data", i);
-	for (i = half - half % 4096 + 4096; i < gib && !p[i]; i += 4096)
+	for (i = half - half % 4096 + 4096; i < GIB && !p[i]; i += 4096)
 		;
-	ASSERT_LE(gib, i) TH_LOG("offset %zu past the old end is not zero", i);
+	ASSERT_LE(GIB, i) TH_LOG("offset %zu past the old end is not zero", i);
 	p[0] = 1;
-	p[gib - 1] = 2;
+	p[GIB - 1] = 2;
 	/* What was unmapped is still the file's, as a new mapping shows. */
 	q = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, 3 * BLK);
 	ASSERT_NE(MAP_FAILED, q);
@@ -724,7 +726,7 @@ TEST_F(gmfs, pud_split_shrink)
 		;
 	ASSERT_EQ(BLK, i) TH_LOG("offset %zu lost its data", 3 * BLK + i);
 	munmap(q, BLK);
-	munmap(p, gib);
+	munmap(p, GIB);
 	close(fd);
 }
 
