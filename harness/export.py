@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write the series branch of build/linux back into the repository.
 
-  export.py              patches/, series, the mirror of added files and
-                         MAINTAINERS, from base..HEAD of build/linux
+  export.py              patches/, series, the mirror of added files (and
+                         of changed uAPI headers) and MAINTAINERS, from
+                         base..HEAD of build/linux
   export.py --check      export into a scratch directory and compare with
                          what is in the repository; exit 1 on any difference
   export.py --read-cover F
@@ -117,9 +118,13 @@ def format_patches(outdir):
 
 
 def added_files():
+    """Every file the series adds, and every uAPI header it changes."""
     out = git_bytes('diff', '--name-only', '--no-renames', '--diff-filter=A',
                     '-z', 'base', 'HEAD')
     files = [p.decode() for p in out.split(b'\0') if p]
+    out = git_bytes('diff', '--name-only', '--no-renames', '--diff-filter=M',
+                    '-z', 'base', 'HEAD', '--', 'include/uapi/')
+    files = sorted(files + [p.decode() for p in out.split(b'\0') if p])
     for p in files:
         if '/' not in p or p.split('/')[0] in OURS:
             sys.exit('export: the series adds %s, which would collide with the '

@@ -95,6 +95,8 @@ struct gmfs_store {
 	unsigned long *bitmap;
 	/* Block maps, by inode number; NULL for inodes without blocks. */
 	struct folio *maps[GMFS_MAX_INODES];
+	/* Pins of file ranges, by inode number (pin.c). */
+	struct hlist_head pins[GMFS_MAX_INODES];
 
 	/* Finalized for kexec: namespace changes fail with -EBUSY. */
 	bool frozen;
@@ -138,6 +140,9 @@ extern const struct inode_operations gmfs_file_inode_operations;
 
 /* file.c */
 extern const struct file_operations gmfs_file_operations;
+
+/* pin.c */
+int gmfs_pin_check_shrink(struct inode *inode, loff_t size);
 
 /* kho.c */
 #ifdef CONFIG_KEXEC_HANDOVER

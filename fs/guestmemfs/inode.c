@@ -236,6 +236,10 @@ static int gmfs_setsize(struct inode *inode, loff_t size)
 		return 0;
 	filemap_invalidate_lock(mapping);
 	if (size < old) {
+		/* A device may still reach what a pin holds. */
+		err = gmfs_pin_check_shrink(inode, size);
+		if (err)
+			goto out;
 		i_size_write(inode, size);
 		/*
 		 * Zap from the 1 GiB boundary below the new size: a range that

@@ -234,6 +234,8 @@ void gmfs_store_free_inode(unsigned int ino)
 	struct folio *map = gmfs.maps[ino];
 
 	lockdep_assert_held(&gmfs.lock);
+	/* A pin holds the inode: its last reference cannot have gone. */
+	WARN_ON_ONCE(!hlist_empty(&gmfs.pins[ino]));
 	if (map) {
 		gmfs_free_blocks(folio_address(map), 0, p->nr_blocks);
 		WRITE_ONCE(gmfs.maps[ino], NULL);

@@ -62,9 +62,14 @@ class Offline(unittest.TestCase):
 
     def test_manifest_errors(self):
         for bad in ('sometimes\tx\ttrue\n', 'first\tx\n',
-                    'first\tx\ttrue\nlast\tx\ttrue\n', 'build kunit foo\n'):
+                    'first\tx\ttrue\nlast\tx\ttrue\n', 'build kunit foo\n',
+                    'build selftest\n'):
             with self.assertRaises(SystemExit, msg=bad):
                 manifest(bad)
+
+    def test_selftest_builds(self):
+        m = manifest('build\tselftest kho\nbuild\tselftest iommu a b\n')
+        self.assertEqual(m.selftests, [('kho', []), ('iommu', ['a', 'b'])])
 
     def test_all_pass(self):
         exp = manifest(MAN).expected(1)
@@ -87,6 +92,23 @@ class Offline(unittest.TestCase):
                              exp, 1, 'done')
         bad = [t[1] for t in tap if not t[0]]
         self.assertEqual(bad, ['boot1/kernel_log'])
+
+    def test_mm_and_iommu_reports_fail_their_boot(self):
+        # Page table corruption and DMA the vIOMMU could not translate
+        # are failures even without a WARNING or a BUG.
+        exp = manifest(MAN).expected(1)
+        for report in (
+                '[    7.2] mm/pgtable-generic.c:42: bad pud 00000001(8000000140000e7)',
+                '[    7.2] mm/pgtable-generic.c:32: bad pmd 0000000f(00000001)',
+                '[    7.3] BUG: Bad page map in process x  pte:800000',
+                '[    7.3] BUG: Bad rss-counter state mm:000000 type:MM_FILEPAGES val:1',
+                'qemu-system-x86_64: vtd_iova_to_slpte: detected slpte permission error (iova=0x4000000, level=0x1, slpte=0x0, write=1, pasid=0x0)',
+                'qemu-system-x86_64: vtd_iommu_translate: detected translation failure (dev=01:00:00, iova=0x4000000)'):
+            extra = {0: [report]}
+            tap = vmtest.analyse(log_of([(t, True) for t in exp], extra=extra),
+                                 exp, 1, 'done')
+            bad = [t[1] for t in tap if not t[0]]
+            self.assertEqual(bad, ['boot0/kernel_log'], report)
 
     def test_guest_death_after_kexec(self):
         exp = manifest(MAN).expected(1)

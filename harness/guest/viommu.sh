@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# iommu: the Intel vIOMMU is up and the edu device is translated by it.
+# viommu: the Intel vIOMMU is up and the edu device is translated by it.
 fail() { echo "FAIL: $*"; exit 1; }
 
 ls /sys/class/iommu/ | grep -q '^dmar' || fail "no DMAR unit in /sys/class/iommu"

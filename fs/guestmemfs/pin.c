@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * guestmemfs pins: ranges of files held for DMA.
+ *
+ * A device reaches guest RAM by physical address, through an IOMMU, where
+ * no zap of the file's mappings can take it away. Whoever programs an
+ * IOMMU with a file's memory therefore pins the range first:
+ *
+ * - the pin holds the inode and the superblock, so the blocks of a file
+ *   that is unlinked and closed stay the file's (and count as used) until
+ *   the last pin of it goes;
+ * - shrinking the file below the end of a pinned range fails with -EBUSY,
+ *   so no block a device may reach is ever freed and given to another
+ *   file;
+ * - the pin is recorded in the store by inode number, with the range and
+ *   an owner cookie, rather than only in the VFS: that is what a handover
+ *   must carry for pins that outlive the kernel (an IOMMU domain that keeps
+ *   translating across kexec).
+ *
+ * Pins are taken with the file's invalidate_lock held shared, and shrinks
+ * check them with it held exclusively: a pin cannot come in between the
+ * check and the freeing of the blocks.
+ */
+
+#include <linux/fs.h>
+#include <linux/guestmemfs.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+
+#include "guestmemfs.h"
+
+/**
+ * is_guestmemfs_file - is this an open guestmemfs regular file?
+ * @file: the file
+ *
+ * Return: true for a guestmemfs regular file.
+ */
+bool is_guestmemfs_file(const struct file *file)
+{
+	return file && file->f_op == &gmfs_file_operations;
+}
+EXPORT_SYMBOL_GPL(is_guestmemfs_file);
+
+/*
+ * The physical runs of bytes [@start, @start + @len) of a file: counted,
+ * and written to @runs if it is not NULL.
+ */
+static unsigned int gmfs_pin_runs(const u32 *map, loff_t start, u64 len,
+				  struct guestmemfs_run *runs)
+{
+	unsigned long b = start >> GMFS_BLOCK_SHIFT;
+	u64 offset = 0, skip = start & (GMFS_BLOCK_SIZE - 1);
+	phys_addr_t run_end = 0;
+	unsigned int nr = 0;
+
+	for (; offset < len; b++) {
+		u64 piece = min_t(u64, GMFS_BLOCK_SIZE - skip, len - offset);
+		phys_addr_t phys = gmfs_block_phys(map[b]) + skip;
+
+		if (nr && phys == run_end) {
+			if (runs)
+				runs[nr - 1].len += piece;
+		} else {
+			if (runs) {
+				runs[nr].offset = offset;
+				runs[nr].phys = phys;
+				runs[nr].len = piece;
+			}
+			nr++;
+		}
+		run_end = phys + piece;
+		offset += piece;
+		skip = 0;
+	}
+	return nr;
+}
+
+/* The end of the furthest pinned range of a file, 0 if none. */
+static loff_t gmfs_pinned_end(unsigned int ino)
+{
+	struct guestmemfs_pin *pin;
+	loff_t end = 0;
+
+	lockdep_assert_held(&gmfs.lock);
+	hlist_for_each_entry(pin, &gmfs.pins[ino], node)
+		end = max_t(loff_t, end, pin->start + pin->len);
+	return end;
+}
+
+/**
+ * gmfs_pin_check_shrink - may a file shrink to @size?
+ * @inode: the file, its invalidate_lock held exclusively
+ * @size: the new size
+ *
+ * Return: 0, or -EBUSY if a pinned range reaches past @size.
+ */
+int gmfs_pin_check_shrink(struct inode *inode, loff_t size)
+{
+	loff_t end;
+
+	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
+	mutex_lock(&gmfs.lock);
+	end = gmfs_pinned_end(inode->i_ino);
+	mutex_unlock(&gmfs.lock);
+	return end > size ? -EBUSY : 0;
+}
+
+/**
+ * guestmemfs_pin - pin a range of a guestmemfs file and get its memory
+ * @file: an open guestmemfs regular file
+ * @start: first byte of the range, page aligned
+ * @len: length of the range in bytes, page aligned, not zero
+ * @owner: a cookie of the caller's, kept with the pin
+ *
+ * The range must lie within the file's size. Until guestmemfs_unpin(),
+ * the file cannot shrink below the end of the range and its blocks stay
+ * allocated to it, even if it is unlinked and closed. Whether the caller
+ * may write to the memory is for the caller to check, from how @file was
+ * opened. Takes the file's invalidate_lock, so it may be called with the
+ * mmap_lock of a process that maps the file held, but not from a fault.
+ *
+ * Return: the pin, with the physical runs behind the range, or an
+ * ERR_PTR(): -EINVAL for a file that is not a guestmemfs regular file or a
+ * range that is unaligned, empty or past the end of the file; -ENOMEM.
+ */
+struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
+				      u64 len, u64 owner)
+{
+	struct inode *inode;
+	struct guestmemfs_pin *pin;
+	unsigned int nr;
+	loff_t end;
+	u32 *map;
+
+	if (!is_guestmemfs_file(file) || start < 0 || !len ||
+	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
+	    check_add_overflow(start, (loff_t)len, &end) || end < 0)
+		return ERR_PTR(-EINVAL);
+	inode = file_inode(file);
+
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	if (end > i_size_read(inode)) {
+		pin = ERR_PTR(-EINVAL);
+		goto out;
+	}
+	/* Stable while the invalidate_lock is held. */
+	map = gmfs_block_map(inode->i_ino);
+	nr = gmfs_pin_runs(map, start, len, NULL);
+	pin = kvzalloc(struct_size(pin, runs, nr), GFP_KERNEL_ACCOUNT);
+	if (!pin) {
+		pin = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	pin->nr_runs = nr;
+	if (WARN_ON_ONCE(gmfs_pin_runs(map, start, len, pin->runs) != nr)) {
+		kvfree(pin);
+		pin = ERR_PTR(-EINVAL);
+		goto out;
+	}
+	pin->start = start;
+	pin->len = len;
+	pin->owner = owner;
+	pin->ino = inode->i_ino;
+	pin->generation = inode->i_generation;
+	pin->inode = inode;
+	/* The superblock is active while @file is open: it stays so. */
+	atomic_inc(&inode->i_sb->s_active);
+	ihold(inode);
+
+	mutex_lock(&gmfs.lock);
+	hlist_add_head(&pin->node, &gmfs.pins[inode->i_ino]);
+	mutex_unlock(&gmfs.lock);
+out:
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	return pin;
+}
+EXPORT_SYMBOL_GPL(guestmemfs_pin);
+
+/**
+ * guestmemfs_unpin - release a pin
+ * @pin: what guestmemfs_pin() returned
+ *
+ * The caller must no longer let any device reach the memory. If this was
+ * the last reference to an unlinked file, its blocks are freed here. May
+ * sleep.
+ */
+void guestmemfs_unpin(struct guestmemfs_pin *pin)
+{
+	struct inode *inode = pin->inode;
+	struct super_block *sb = inode->i_sb;
+
+	mutex_lock(&gmfs.lock);
+	hlist_del(&pin->node);
+	mutex_unlock(&gmfs.lock);
+	kvfree(pin);
+	iput(inode);
+	deactivate_super(sb);
+}
+EXPORT_SYMBOL_GPL(guestmemfs_unpin);
+
+/**
+ * guestmemfs_pin_run - the run of a pinned range that holds a byte
+ * @pin: the pin
+ * @offset: the byte, from the start of the pinned range
+ *
+ * Return: the run, or NULL if @offset is past the range. The byte's
+ * physical address is the run's @phys plus @offset less the run's @offset.
+ */
+const struct guestmemfs_run *guestmemfs_pin_run(const struct guestmemfs_pin *pin,
+					       u64 offset)
+{
+	unsigned int lo = 0, hi = pin->nr_runs;
+
+	if (offset >= pin->len)
+		return NULL;
+	/* The last run that starts at or before @offset */
+	while (hi - lo > 1) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (pin->runs[mid].offset <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &pin->runs[lo];
+}
+EXPORT_SYMBOL_GPL(guestmemfs_pin_run);

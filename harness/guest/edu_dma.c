@@ -1,0 +1,1424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * edu_dma: DMA from QEMU's edu device (1234:11e8) into guestmemfs files,
+ * through VFIO and the vIOMMU, and check that a file range a device can
+ * reach keeps its blocks.
+ *
+ *   edu_dma iommufd GMFS_DIR	(VFIO cdev + iommufd, IOMMU_IOAS_MAP_FILE)
+ *   edu_dma type1 GMFS_DIR	(legacy container, vfio_iommu_type1)
+ *
+ * GMFS_DIR is a mounted guestmemfs. The device is bound to vfio-pci for
+ * the test and given back (driver_override cleared) at the end.
+ *
+ * iommufd mode, file A (8 MiB) mapped whole at IOVA 0x4000000:
+ *   a. edu reads a pattern from A and writes it back elsewhere in A;
+ *   b. shrinking A below the mapping fails with EBUSY, growing and
+ *      shrinking back to the mapping's end work;
+ *   c. unlink and close of A keep its blocks (f_bfree), DMA still lands
+ *      in A's mmap;
+ *   d. munmap of A: f_bfree unchanged, and the device still reads A's
+ *      data: now only the IOAS holds A's blocks;
+ *   e. file B takes all the free space: it reads zero, and a DMA to A's
+ *      IOVA changes nothing in B but lands in A (read back by the device);
+ *   f. IOMMU_IOAS_UNMAP frees A's 4 blocks.
+ * d and e run after the munmap on purpose: before it, the mmap alone
+ * holds A's blocks and e could not catch a pin that holds nothing.
+ *
+ * type1 mode, A mapped with VFIO_IOMMU_MAP_DMA from its mmap:
+ *   a. as above;
+ *   b. ftruncate(A, 0) fails with EBUSY. If it succeeds (type1 mapped
+ *      the file without pinning it), a file B made of all the free space
+ *      gets A's freed blocks, and a DMA through A's old IOVA is looked
+ *      for in B: "cross-file leak" if found;
+ *   c. after VFIO_IOMMU_UNMAP_DMA, ftruncate(A, 0) works and frees
+ *      A's 4 blocks.
+ *
+ * edu's DMA engine copies between its 4 KiB buffer (device address
+ * 0x40000) and bus addresses masked to 28 bits, ~100 ms after it is
+ * started. Transfers are 2048 bytes: QEMU 7.2 aborts on one that ends at
+ * the end of the buffer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/magic.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+
+/* So that this also builds against headers from before the series. */
+#ifndef IOMMU_IOAS_MAP_FILE
+struct iommu_ioas_map_file {
+	__u32 size;
+	__u32 flags;
+	__u32 ioas_id;
+	__s32 fd;
+	__aligned_u64 start;
+	__aligned_u64 length;
+	__aligned_u64 iova;
+};
+#define IOMMU_IOAS_MAP_FILE	_IO(IOMMUFD_TYPE, 0x8f)
+#endif
+
+#ifndef GUESTMEMFS_MAGIC
+#define GUESTMEMFS_MAGIC	0x474d4653
+#endif
+
+#define KiB		(1ULL << 10)
+#define MiB		(1ULL << 20)
+#define PAGE		4096UL
+#define GMFS_BLOCK	(2 * MiB)
+
+/* edu registers (BAR0) */
+#define EDU_ID		0x00
+#define EDU_LIVENESS	0x04
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_DMA_START	0x1	/* cleared by the device when done */
+#define EDU_DMA_TO_RAM	0x2	/* direction: device buffer -> RAM */
+#define EDU_ID_VALUE	0x010000ed
+#define EDU_BUF		0x40000	/* device address of its DMA buffer */
+#define XFER		2048	/* well inside the 4 KiB buffer */
+#define DMA_TIMEOUT_S	10
+
+/* Bus addresses: edu masks them to 28 bits, so stay below 256 MiB. */
+#define IOVA_A		0x4000000ULL
+#define IOVA_BOUNCE	0x8000000ULL
+
+#define A_SIZE		(8 * MiB)
+#define A_SRC1		(3 * MiB + 123)
+#define A_DST1		(5 * MiB + 77)
+#define A_SRC2		(6 * MiB + 321)
+#define A_DST2		(4 * MiB - 1000)	/* across A's 2nd/3rd block */
+#define A_DST3		(7 * MiB + 555)
+#define A_LEAK		(1 * MiB + 99)
+
+/* iommufd mode's bounce buffer (anonymous memory, IOMMU_IOAS_MAP) */
+#define BOUNCE_SIZE	(64 * KiB)
+#define BNC_ZERO	0x0000		/* never written: zeroes edu's buffer */
+#define BNC_SRC		0x4000
+#define BNC_DST1	(0x8000 + 55)
+#define BNC_DST2	(0xc000 + 99)
+
+#define GUARD		PAGE		/* bytes checked either side of a DMA */
+
+static int passes, fails;
+static uint64_t seed;
+static unsigned int nr_dma;
+static double dma_ms;
+
+/* What the signal handler and main() need to give the device back. */
+static struct {
+	char bdf[64];
+	char orig_drv[64];		/* driver before vfio-pci, "" if none */
+	char override_path[PATH_MAX];
+	bool override_set;
+	bool bound;
+	int dev_fd, group_fd, container_fd, iommu_fd;
+	bool container_set;
+} g = { .dev_fd = -1, .group_fd = -1, .container_fd = -1, .iommu_fd = -1 };
+
+static void __attribute__((format(printf, 1, 2))) ok(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("ok: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	passes++;
+}
+
+static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fails++;
+}
+
+/* sysfs */
+
+/* Only open/write/close: also used from the signal handler. */
+static int write_str(const char *path, const char *s)
+{
+	ssize_t n;
+	int fd, err = 0;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int read_hex(const char *dir, const char *file, unsigned int *val)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int found;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	found = fscanf(f, "%x", val) == 1;
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+/* snprintf("%s") without -Wformat-truncation's guesses: cut to fit. */
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The last component of a sysfs link: a driver, an IOMMU group. */
+static int link_name(const char *path, char *buf, size_t len)
+{
+	char target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	copy_str(buf, len, base ? base + 1 : target);
+	return 0;
+}
+
+static int find_edu(void)
+{
+	const char *base = "/sys/bus/pci/devices";
+	DIR *dir = opendir(base);
+	struct dirent *d;
+	int found = -1;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		char path[PATH_MAX];
+		unsigned int ven, id;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, d->d_name);
+		if (read_hex(path, "vendor", &ven) || read_hex(path, "device", &id))
+			continue;
+		if (ven == 0x1234 && id == 0x11e8) {
+			copy_str(g.bdf, sizeof(g.bdf), d->d_name);
+			found = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+static void dev_path(char *buf, size_t len, const char *file)
+{
+	snprintf(buf, len, "/sys/bus/pci/devices/%s/%s", g.bdf, file);
+}
+
+static int bind_vfio(void)
+{
+	char path[PATH_MAX], drv[64];
+	int err;
+
+	dev_path(path, sizeof(path), "driver");
+	if (!link_name(path, drv, sizeof(drv)) && strcmp(drv, "vfio-pci"))
+		copy_str(g.orig_drv, sizeof(g.orig_drv), drv);
+
+	dev_path(g.override_path, sizeof(g.override_path), "driver_override");
+	err = write_str(g.override_path, "vfio-pci");
+	if (err) {
+		fail("write vfio-pci to %s: %s", g.override_path, strerror(-err));
+		return -1;
+	}
+	g.override_set = true;
+	if (g.orig_drv[0]) {
+		dev_path(path, sizeof(path), "driver/unbind");
+		err = write_str(path, g.bdf);
+		if (err) {
+			fail("unbind %s from %s: %s", g.bdf, g.orig_drv,
+			     strerror(-err));
+			return -1;
+		}
+	}
+	/* EEXIST/EBUSY if vfio-pci already has it (an aborted earlier run) */
+	write_str("/sys/bus/pci/drivers_probe", g.bdf);
+	dev_path(path, sizeof(path), "driver");
+	if (link_name(path, drv, sizeof(drv)) || strcmp(drv, "vfio-pci")) {
+		fail("%s is not bound to vfio-pci after drivers_probe", g.bdf);
+		return -1;
+	}
+	g.bound = true;
+	printf("edu %s bound to vfio-pci (was: %s)\n", g.bdf,
+	       g.orig_drv[0] ? g.orig_drv : "no driver");
+	return 0;
+}
+
+/*
+ * Unbinding waits until every VFIO user has closed the device, so the
+ * fds go first. Only syscalls: also used from the signal handler.
+ */
+static void close_vfio(void)
+{
+	if (g.dev_fd >= 0)
+		close(g.dev_fd);
+	g.dev_fd = -1;
+	if (g.group_fd >= 0) {
+		if (g.container_set)
+			ioctl(g.group_fd, VFIO_GROUP_UNSET_CONTAINER);
+		close(g.group_fd);
+	}
+	g.container_set = false;
+	g.group_fd = -1;
+	if (g.container_fd >= 0)
+		close(g.container_fd);
+	g.container_fd = -1;
+	if (g.iommu_fd >= 0)
+		close(g.iommu_fd);
+	g.iommu_fd = -1;
+}
+
+static int restore_device(void)
+{
+	int err = 0;
+
+	if (g.bound)
+		err = write_str("/sys/bus/pci/drivers/vfio-pci/unbind", g.bdf);
+	g.bound = false;
+	if (g.override_set && write_str(g.override_path, "\n") && !err)
+		err = -EIO;
+	g.override_set = false;
+	if (g.orig_drv[0])
+		write_str("/sys/bus/pci/drivers_probe", g.bdf);
+	return err;
+}
+
+static void on_fatal_signal(int sig)
+{
+	static const char bus[] = "FAIL: SIGBUS: a mapping lost its memory\n";
+	static const char segv[] = "FAIL: SIGSEGV\n";
+
+	if (sig == SIGBUS) {
+		if (write(1, bus, sizeof(bus) - 1) < 0)
+			_exit(1);
+	} else if (write(1, segv, sizeof(segv) - 1) < 0) {
+		_exit(1);
+	}
+	close_vfio();
+	restore_device();
+	_exit(1);
+}
+
+/* guestmemfs */
+
+static int gmfs_free(const char *dir, uint64_t *bfree)
+{
+	struct statfs sf;
+
+	if (statfs(dir, &sf)) {
+		fail("statfs %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	*bfree = sf.f_bfree;
+	return 0;
+}
+
+static int gmfs_create(const char *path, uint64_t size)
+{
+	int fd;
+
+	unlink(path);	/* left over by an aborted run */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		fail("create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, size)) {
+		fail("ftruncate(%s, %llu MiB): %s", path,
+		     (unsigned long long)(size / MiB), strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+static uint8_t *map_file(int fd, size_t size, const char *name)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED) {
+		fail("mmap %s (%llu MiB): %s", name,
+		     (unsigned long long)(size / MiB), strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static int file_size(int fd, off_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st)) {
+		fail("fstat: %s", strerror(errno));
+		return -1;
+	}
+	*size = st.st_size;
+	return 0;
+}
+
+/* patterns */
+
+/* A different, nonzero-looking stream per @which and per run. */
+static void pattern(uint8_t *buf, size_t len, unsigned int which)
+{
+	uint64_t x = seed ^ (0x9e3779b97f4a7c15ULL * (which + 1));
+	size_t i;
+
+	if (!x)
+		x = 1;
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (uint8_t)(x >> 29);
+	}
+}
+
+static long first_diff(const uint8_t *p, const uint8_t *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != want[i])
+			return (long)i;
+	return -1;
+}
+
+static long first_nonzero(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return (long)i;
+	return -1;
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * The XFER bytes at @off of @buf must be @want, and the @guard bytes on
+ * either side must still be zero: the DMA wrote where it was told, only.
+ */
+static bool check_landed(const char *what, const uint8_t *buf, size_t size,
+			 size_t off, const uint8_t *want, size_t guard)
+{
+	size_t lo = off > guard ? off - guard : 0;
+	size_t hi = off + XFER + guard < size ? off + XFER + guard : size;
+	long i;
+
+	i = first_diff(buf + off, want, XFER);
+	if (i >= 0) {
+		fail("%s: byte %ld of %d at offset 0x%zx is 0x%02x, expected 0x%02x",
+		     what, i, XFER, off, buf[off + i], want[i]);
+		return false;
+	}
+	i = first_nonzero(buf + lo, off - lo);
+	if (i >= 0) {
+		fail("%s: byte at offset 0x%zx, before the destination, changed to 0x%02x",
+		     what, lo + i, buf[lo + i]);
+		return false;
+	}
+	i = first_nonzero(buf + off + XFER, hi - off - XFER);
+	if (i >= 0) {
+		fail("%s: byte at offset 0x%zx, after the destination, changed to 0x%02x",
+		     what, off + XFER + i, buf[off + XFER + i]);
+		return false;
+	}
+	ok("%s: %d bytes at offset 0x%zx match, %zu bytes before and %zu after untouched",
+	   what, XFER, off, off - lo, hi - off - XFER);
+	return true;
+}
+
+/*
+ * Look for anything nonzero in a big file B, cheaply. A stray DMA aimed
+ * at offset @win of A lands at the same offset within a 2 MiB block of
+ * whatever file got that block (both the IOMMU and the file map whole,
+ * aligned blocks), so that window is checked in full in every block;
+ * besides, every page's first and last 8 bytes and the 8 bytes at the
+ * window's offset within a page, and all of the first, middle and last
+ * pages. Returns the offset of a nonzero byte, or -1.
+ */
+static long scan_zero(const uint8_t *b, size_t size, size_t win,
+		      unsigned long *samples)
+{
+	size_t pw = ((win % PAGE) + 7) & ~7UL;	/* inside the window */
+	size_t bw = win % GMFS_BLOCK;
+	size_t spot[3] = { 0, (size / 2) & ~(PAGE - 1), size - PAGE };
+	size_t off;
+	long i;
+	int k;
+
+	*samples = 0;
+	for (off = 0; off + PAGE <= size; off += PAGE) {
+		if (ld64(b + off))
+			return (long)off;
+		if (ld64(b + off + PAGE - 8))
+			return (long)(off + PAGE - 8);
+		if (pw + 8 <= PAGE && ld64(b + off + pw))
+			return (long)(off + pw);
+		*samples += 3;
+	}
+	for (off = 0; off + GMFS_BLOCK <= size; off += GMFS_BLOCK) {
+		i = first_nonzero(b + off + bw, XFER);
+		if (i >= 0)
+			return (long)(off + bw + i);
+		(*samples)++;
+	}
+	for (k = 0; k < 3; k++) {
+		i = first_nonzero(b + spot[k], PAGE);
+		if (i >= 0)
+			return (long)(spot[k] + i);
+		(*samples)++;
+	}
+	return -1;
+}
+
+/* Where, in any 2 MiB block of @b, the window at @win holds @pat. */
+static long find_pattern(const uint8_t *b, size_t size, size_t win,
+			 const uint8_t *pat)
+{
+	size_t bw = win % GMFS_BLOCK;
+	size_t off;
+
+	for (off = 0; off + GMFS_BLOCK <= size; off += GMFS_BLOCK)
+		if (!memcmp(b + off + bw, pat, XFER))
+			return (long)(off + bw);
+	return -1;
+}
+
+/* The edu device through VFIO */
+
+struct edu {
+	int fd;
+	volatile uint8_t *bar;	/* BAR0's first page, or NULL: pread/pwrite */
+	uint64_t bar_off;	/* BAR0's and config space's offsets in fd */
+	uint64_t cfg_off;
+};
+
+static int region_info(int fd, unsigned int index, struct vfio_region_info *ri)
+{
+	memset(ri, 0, sizeof(*ri));
+	ri->argsz = sizeof(*ri);
+	ri->index = index;
+	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, ri);
+}
+
+static uint64_t edu_rd64(struct edu *e, unsigned int reg)
+{
+	uint64_t v;
+
+	if (e->bar)
+		return *(volatile uint64_t *)(e->bar + reg);
+	if (pread(e->fd, &v, sizeof(v), e->bar_off + reg) != sizeof(v))
+		return ~0ULL;	/* looks busy: the DMA wait times out */
+	return v;
+}
+
+static uint32_t edu_rd32(struct edu *e, unsigned int reg)
+{
+	uint32_t v;
+
+	if (e->bar)
+		return *(volatile uint32_t *)(e->bar + reg);
+	if (pread(e->fd, &v, sizeof(v), e->bar_off + reg) != sizeof(v))
+		return ~0U;
+	return v;
+}
+
+/* 64-bit stores: edu takes a 4-byte store at 0x80.. as the whole value */
+static void edu_wr64(struct edu *e, unsigned int reg, uint64_t v)
+{
+	if (e->bar)
+		*(volatile uint64_t *)(e->bar + reg) = v;
+	else if (pwrite(e->fd, &v, sizeof(v), e->bar_off + reg) != sizeof(v))
+		printf("pwrite edu register 0x%x: %s\n", reg, strerror(errno));
+}
+
+static void edu_wr32(struct edu *e, unsigned int reg, uint32_t v)
+{
+	if (e->bar)
+		*(volatile uint32_t *)(e->bar + reg) = v;
+	else if (pwrite(e->fd, &v, sizeof(v), e->bar_off + reg) != sizeof(v))
+		printf("pwrite edu register 0x%x: %s\n", reg, strerror(errno));
+}
+
+static int edu_open(struct edu *e, int fd)
+{
+	struct vfio_region_info bar, cfg;
+	uint32_t id, probe = 0x5a17c0de ^ (uint32_t)seed, live;
+	uint16_t cmd;
+
+	e->fd = fd;
+	e->bar = NULL;
+	if (region_info(fd, VFIO_PCI_BAR0_REGION_INDEX, &bar)) {
+		fail("VFIO_DEVICE_GET_REGION_INFO(BAR0): %s", strerror(errno));
+		return -1;
+	}
+	if (bar.size < PAGE || (~bar.flags & (VFIO_REGION_INFO_FLAG_READ |
+					      VFIO_REGION_INFO_FLAG_WRITE))) {
+		fail("edu BAR0: size %llu, flags 0x%x", (unsigned long long)bar.size,
+		     bar.flags);
+		return -1;
+	}
+	e->bar_off = bar.offset;
+	if (bar.flags & VFIO_REGION_INFO_FLAG_MMAP) {
+		void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, bar.offset);
+
+		if (p != MAP_FAILED)
+			e->bar = p;
+		else
+			printf("mmap of BAR0 failed (%s): using pread/pwrite\n",
+			       strerror(errno));
+	}
+	if (region_info(fd, VFIO_PCI_CONFIG_REGION_INDEX, &cfg)) {
+		fail("VFIO_DEVICE_GET_REGION_INFO(config): %s", strerror(errno));
+		return -1;
+	}
+	e->cfg_off = cfg.offset;
+
+	/* Without bus mastering, edu's DMA silently does nothing. */
+	if (pread(fd, &cmd, sizeof(cmd), e->cfg_off + PCI_COMMAND) != sizeof(cmd)) {
+		fail("read PCI_COMMAND: %s", strerror(errno));
+		return -1;
+	}
+	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	if (pwrite(fd, &cmd, sizeof(cmd), e->cfg_off + PCI_COMMAND) != sizeof(cmd)) {
+		fail("write PCI_COMMAND: %s", strerror(errno));
+		return -1;
+	}
+	if (pread(fd, &cmd, sizeof(cmd), e->cfg_off + PCI_COMMAND) != sizeof(cmd) ||
+	    (~cmd & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER))) {
+		fail("PCI_COMMAND reads 0x%04x: memory space or bus master off", cmd);
+		return -1;
+	}
+
+	id = edu_rd32(e, EDU_ID);
+	edu_wr32(e, EDU_LIVENESS, probe);
+	live = edu_rd32(e, EDU_LIVENESS);
+	if (id != EDU_ID_VALUE || live != ~probe) {
+		fail("edu through VFIO: id 0x%08x (expected 0x%08x), liveness 0x%08x for 0x%08x",
+		     id, EDU_ID_VALUE, live, probe);
+		return -1;
+	}
+	ok("edu BAR0 (%llu KiB, %s) through VFIO: id 0x%08x, liveness answers; PCI_COMMAND 0x%04x",
+	   (unsigned long long)bar.size / KiB, e->bar ? "mmap" : "pread/pwrite",
+	   id, cmd);
+	return 0;
+}
+
+static void edu_close(struct edu *e)
+{
+	if (e->bar)
+		munmap((void *)e->bar, PAGE);
+	e->bar = NULL;
+}
+
+static int edu_wait(struct edu *e, double *ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (!(edu_rd64(e, EDU_DMA_CMD) & EDU_DMA_START))
+			break;
+		if (t.tv_sec - t0.tv_sec > DMA_TIMEOUT_S)
+			return -1;
+		usleep(1000);
+	}
+	if (ms)
+		*ms = (t.tv_sec - t0.tv_sec) * 1e3 + (t.tv_nsec - t0.tv_nsec) / 1e6;
+	return 0;
+}
+
+/* One XFER-byte transfer; a timeout is fatal to the mode. */
+static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, bool to_ram)
+{
+	double ms;
+
+	if (edu_wait(e, NULL)) {
+		fail("edu DMA engine still busy after %d s", DMA_TIMEOUT_S);
+		return -1;
+	}
+	/* the CPU's stores to the source are visible before the device reads */
+	__sync_synchronize();
+	edu_wr64(e, EDU_DMA_SRC, src);
+	edu_wr64(e, EDU_DMA_DST, dst);
+	edu_wr64(e, EDU_DMA_CNT, XFER);
+	edu_wr64(e, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0));
+	if (edu_wait(e, &ms)) {
+		fail("edu DMA 0x%" PRIx64 " -> 0x%" PRIx64 " (%d bytes) not done after %d s",
+		     src, dst, XFER, DMA_TIMEOUT_S);
+		return -1;
+	}
+	__sync_synchronize();
+	nr_dma++;
+	dma_ms += ms;
+	return 0;
+}
+
+static int dma_to_dev(struct edu *e, uint64_t iova)
+{
+	return edu_dma(e, iova, EDU_BUF, false);
+}
+
+static int dma_to_ram(struct edu *e, uint64_t iova)
+{
+	return edu_dma(e, EDU_BUF, iova, true);
+}
+
+/* Checks both modes share */
+
+static int check_new_a(const uint8_t *a)
+{
+	long i = first_nonzero(a, A_SIZE);
+
+	if (i >= 0) {
+		fail("new file A has byte 0x%02x at offset 0x%lx", a[i], i);
+		return -1;
+	}
+	ok("new file A (%llu MiB) reads zero", A_SIZE / MiB);
+	return 0;
+}
+
+/* a: edu reads a pattern from A and writes it back elsewhere in A. */
+static int check_roundtrip(struct edu *e, uint8_t *a, uint8_t *p1)
+{
+	pattern(p1, XFER, 1);
+	memcpy(a + A_SRC1, p1, XFER);
+	if (dma_to_dev(e, IOVA_A + A_SRC1) || dma_to_ram(e, IOVA_A + A_DST1))
+		return -1;
+	check_landed("a: A+3 MiB+123 -> edu -> A+5 MiB+77", a, A_SIZE, A_DST1,
+		     p1, GUARD);
+	return 0;
+}
+
+static int check_size(int fd, off_t want, const char *when)
+{
+	off_t size;
+
+	if (file_size(fd, &size))
+		return -1;
+	if (size != want) {
+		fail("%s: A's size is %lld, expected %lld", when, (long long)size,
+		     (long long)want);
+		return -1;
+	}
+	ok("%s: A's size is %lld MiB", when, (long long)size / (long long)MiB);
+	return 0;
+}
+
+static void check_bfree(const char *dir, uint64_t want, const char *when)
+{
+	uint64_t bfree;
+
+	if (gmfs_free(dir, &bfree))
+		return;
+	if (bfree != want)
+		fail("%s: f_bfree %" PRIu64 ", expected %" PRIu64, when, bfree, want);
+	else
+		ok("%s: f_bfree %" PRIu64, when, bfree);
+}
+
+/* iommufd mode */
+
+static int vfio_cdev(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	int found = -1;
+
+	dev_path(path, sizeof(path), "vfio-dev");
+	dir = opendir(path);
+	if (!dir) {
+		fail("%s: %s (no VFIO cdev: CONFIG_VFIO_DEVICE_CDEV?)", path,
+		     strerror(errno));
+		return -1;
+	}
+	while ((d = readdir(dir))) {
+		if (!strncmp(d->d_name, "vfio", 4)) {
+			snprintf(buf, len, "/dev/vfio/devices/%s", d->d_name);
+			found = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	if (found)
+		fail("no vfioN in %s", path);
+	return found;
+}
+
+static void run_iommufd(const char *dir)
+{
+	uint8_t p1[XFER], p2[XFER], p3[XFER];
+	uint8_t *a = NULL, *b = NULL, *bounce = NULL;
+	char cdev[PATH_MAX], pa[PATH_MAX], pb[PATH_MAX];
+	uint64_t bfree0, bfree_c, bfree, bsize = 0;
+	int afd = -1, bfd = -1;
+	uint32_t ioas = 0;
+	bool attached = false, a_mapped = false;
+	struct edu e = { .fd = -1 };
+	unsigned long samples;
+	off_t size;
+	long off;
+	int r;
+
+	snprintf(pa, sizeof(pa), "%s/edu_dma_A", dir);
+	snprintf(pb, sizeof(pb), "%s/edu_dma_B", dir);
+
+	g.iommu_fd = open("/dev/iommu", O_RDWR);
+	if (g.iommu_fd < 0) {
+		fail("open /dev/iommu: %s", strerror(errno));
+		goto out;
+	}
+	if (vfio_cdev(cdev, sizeof(cdev)))
+		goto out;
+	g.dev_fd = open(cdev, O_RDWR);
+	if (g.dev_fd < 0) {
+		fail("open %s: %s", cdev, strerror(errno));
+		goto out;
+	}
+
+	{
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind),
+			.iommufd = g.iommu_fd,
+		};
+		struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+
+		if (ioctl(g.dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+			fail("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+			goto out;
+		}
+		if (ioctl(g.iommu_fd, IOMMU_IOAS_ALLOC, &alloc)) {
+			fail("IOMMU_IOAS_ALLOC: %s", strerror(errno));
+			goto out;
+		}
+		ioas = alloc.out_ioas_id;
+		ok("%s bound to iommufd (devid %u), IOAS %u", cdev,
+		   bind.out_devid, ioas);
+	}
+
+	afd = gmfs_create(pa, A_SIZE);
+	if (afd < 0)
+		goto out;
+	a = map_file(afd, A_SIZE, "A");
+	if (!a || check_new_a(a) || gmfs_free(dir, &bfree0))
+		goto out;
+
+	{
+		struct iommu_ioas_map_file mf = {
+			.size = sizeof(mf),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = ioas,
+			.fd = afd,
+			.start = 0,
+			.length = A_SIZE,
+			.iova = IOVA_A,
+		};
+
+		if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf)) {
+			fail("IOMMU_IOAS_MAP_FILE of A (%llu MiB at IOVA 0x%llx): %s",
+			     A_SIZE / MiB, IOVA_A, strerror(errno));
+			goto out;
+		}
+		a_mapped = true;
+		ok("IOMMU_IOAS_MAP_FILE: A's %llu MiB at IOVA 0x%llx",
+		   A_SIZE / MiB, (unsigned long long)mf.iova);
+	}
+
+	/* Plain memory the device can reach, to see A once A's mmap is gone. */
+	bounce = mmap(NULL, BOUNCE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (bounce == MAP_FAILED) {
+		bounce = NULL;
+		fail("mmap bounce buffer: %s", strerror(errno));
+		goto out;
+	}
+	{
+		struct iommu_ioas_map map = {
+			.size = sizeof(map),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = ioas,
+			.user_va = (uintptr_t)bounce,
+			.length = BOUNCE_SIZE,
+			.iova = IOVA_BOUNCE,
+		};
+		struct vfio_device_attach_iommufd_pt at = {
+			.argsz = sizeof(at),
+			.pt_id = ioas,
+		};
+
+		if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP, &map)) {
+			fail("IOMMU_IOAS_MAP of the bounce buffer: %s", strerror(errno));
+			goto out;
+		}
+		if (ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at)) {
+			fail("VFIO_DEVICE_ATTACH_IOMMUFD_PT(IOAS %u): %s", ioas,
+			     strerror(errno));
+			goto out;
+		}
+		attached = true;
+		ok("edu attached to IOAS %u (pt %u); bounce buffer at IOVA 0x%llx",
+		   ioas, at.pt_id, IOVA_BOUNCE);
+	}
+	if (edu_open(&e, g.dev_fd))
+		goto out;
+
+	/* a */
+	if (check_roundtrip(&e, a, p1))
+		goto out;
+
+	/* b */
+	errno = 0;
+	r = ftruncate(afd, 4 * MiB);
+	if (!r) {
+		/* A's mmap above 4 MiB is gone: touching it would SIGBUS */
+		fail("b: ftruncate(A, 4 MiB) succeeded while A's 8 MiB are IOAS-mapped");
+		goto out;
+	}
+	if (errno != EBUSY)
+		fail("b: ftruncate(A, 4 MiB) failed with %s, expected EBUSY",
+		     strerror(errno));
+	else
+		ok("b: ftruncate(A, 4 MiB) below the mapped range: EBUSY");
+	if (check_size(afd, A_SIZE, "b: after the refused shrink"))
+		goto out;
+	if (ftruncate(afd, 16 * MiB))
+		fail("b: ftruncate(A, 16 MiB) (growing): %s", strerror(errno));
+	else
+		ok("b: ftruncate(A, 16 MiB) (growing) works");
+	check_size(afd, 16 * MiB, "b: after growing");
+	if (ftruncate(afd, A_SIZE))
+		fail("b: ftruncate(A, 8 MiB) (back to the mapping's end): %s",
+		     strerror(errno));
+	else
+		ok("b: ftruncate(A, 8 MiB) (back to the mapping's end) works");
+	if (file_size(afd, &size) || size < (off_t)A_SIZE)
+		goto out;	/* the mmap's tail may be gone */
+	check_bfree(dir, bfree0, "b: after growing and shrinking back");
+	check_landed("b: a's data after the truncates", a, A_SIZE, A_DST1, p1,
+		     GUARD);
+
+	/* c */
+	if (gmfs_free(dir, &bfree_c))
+		goto out;
+	if (unlink(pa)) {
+		fail("c: unlink A: %s", strerror(errno));
+		goto out;
+	}
+	close(afd);
+	afd = -1;
+	check_bfree(dir, bfree_c, "c: A unlinked and closed, still mmapped and IOAS-mapped");
+	pattern(p2, XFER, 2);
+	memcpy(a + A_SRC2, p2, XFER);
+	if (dma_to_dev(&e, IOVA_A + A_SRC2) || dma_to_ram(&e, IOVA_A + A_DST2))
+		goto out;
+	check_landed("c: unlinked A+6 MiB+321 -> edu -> A+4 MiB-1000 (across two blocks)",
+		     a, A_SIZE, A_DST2, p2, GUARD);
+
+	/* d */
+	munmap(a, A_SIZE);
+	a = NULL;
+	check_bfree(dir, bfree_c, "d: A munmapped: only the IOAS holds its blocks");
+	/* zero edu's buffer first, so that a read of A that fails shows */
+	if (dma_to_dev(&e, IOVA_BOUNCE + BNC_ZERO) ||
+	    dma_to_dev(&e, IOVA_A + A_DST2) ||
+	    dma_to_ram(&e, IOVA_BOUNCE + BNC_DST1))
+		goto out;
+	check_landed("d: A+4 MiB-1000 -> edu -> bounce: A still holds c's data",
+		     bounce, BOUNCE_SIZE, BNC_DST1, p2, KiB);
+
+	/* e */
+	if (gmfs_free(dir, &bfree))
+		goto out;
+	{
+		struct statfs sf;
+
+		if (!statfs(dir, &sf))
+			bsize = sf.f_bsize;
+	}
+	if (!bfree || !bsize) {
+		printf("e: no free space left for file B: B skipped\n");
+	} else {
+		uint64_t bsz = bfree * bsize;
+
+		bfd = gmfs_create(pb, bsz);
+		if (bfd < 0)
+			goto out;
+		b = map_file(bfd, bsz, "B");
+		if (!b)
+			goto out;
+		check_bfree(dir, 0, "e: B took all free blocks");
+		off = scan_zero(b, bsz, A_DST3, &samples);
+		if (off >= 0)
+			fail("e: new file B (%llu MiB) has byte 0x%02x at offset 0x%lx",
+			     (unsigned long long)(bsz / MiB), b[off], off);
+		else
+			ok("e: new file B (%" PRIu64 " blocks, %llu MiB) reads zero (%lu samples)",
+			   bfree, (unsigned long long)(bsz / MiB), samples);
+	}
+	pattern(p3, XFER, 3);
+	memcpy(bounce + BNC_SRC, p3, XFER);
+	if (dma_to_dev(&e, IOVA_BOUNCE + BNC_SRC) ||
+	    dma_to_ram(&e, IOVA_A + A_DST3))
+		goto out;
+	if (b) {
+		uint64_t bsz = bfree * bsize;
+
+		off = scan_zero(b, bsz, A_DST3, &samples);
+		if (off >= 0)
+			fail("e: a DMA to A's IOVA changed file B at offset 0x%lx%s",
+			     off, find_pattern(b, bsz, A_DST3, p3) >= 0 ?
+			     " (B holds the DMA's data)" : "");
+		else
+			ok("e: DMA to A's IOVA+7 MiB+555 left B untouched (%lu samples)",
+			   samples);
+	}
+	if (dma_to_dev(&e, IOVA_BOUNCE + BNC_ZERO) ||
+	    dma_to_dev(&e, IOVA_A + A_DST3) ||
+	    dma_to_ram(&e, IOVA_BOUNCE + BNC_DST2))
+		goto out;
+	check_landed("e: the DMA landed in A: A+7 MiB+555 -> edu -> bounce",
+		     bounce, BOUNCE_SIZE, BNC_DST2, p3, KiB);
+	if (b) {
+		munmap(b, bfree * bsize);
+		b = NULL;
+		close(bfd);
+		bfd = -1;
+		if (unlink(pb))
+			fail("e: unlink B: %s", strerror(errno));
+		check_bfree(dir, bfree_c, "e: B removed");
+	}
+
+	/* f */
+	{
+		struct iommu_ioas_unmap um = {
+			.size = sizeof(um),
+			.ioas_id = ioas,
+			.iova = IOVA_A,
+			.length = A_SIZE,
+		};
+
+		if (ioctl(g.iommu_fd, IOMMU_IOAS_UNMAP, &um)) {
+			fail("f: IOMMU_IOAS_UNMAP of A: %s", strerror(errno));
+			goto out;
+		}
+		a_mapped = false;
+		if (um.length != A_SIZE)
+			fail("f: IOMMU_IOAS_UNMAP unmapped %llu bytes, expected %llu",
+			     (unsigned long long)um.length, A_SIZE);
+		check_bfree(dir, bfree_c + A_SIZE / GMFS_BLOCK,
+			    "f: IOMMU_IOAS_UNMAP of A frees its 4 blocks");
+	}
+
+out:
+	if (attached) {
+		struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+
+		if (ioctl(g.dev_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt))
+			fail("VFIO_DEVICE_DETACH_IOMMUFD_PT: %s", strerror(errno));
+	}
+	edu_close(&e);
+	if (g.dev_fd >= 0)
+		close(g.dev_fd);
+	g.dev_fd = -1;
+	if (ioas) {
+		struct iommu_destroy de = { .size = sizeof(de), .id = ioas };
+
+		/* also unpins A if a failure left it mapped */
+		if (ioctl(g.iommu_fd, IOMMU_DESTROY, &de))
+			fail("IOMMU_DESTROY(IOAS %u): %s", ioas, strerror(errno));
+	}
+	if (a_mapped)
+		printf("A was still IOAS-mapped: unmapped by IOMMU_DESTROY\n");
+	close_vfio();
+	if (b)
+		munmap(b, bfree * bsize);
+	if (bfd >= 0)
+		close(bfd);
+	if (a)
+		munmap(a, A_SIZE);
+	if (afd >= 0)
+		close(afd);
+	if (bounce)
+		munmap(bounce, BOUNCE_SIZE);
+	unlink(pa);
+	unlink(pb);
+}
+
+/* type1 mode */
+
+/*
+ * ftruncate(A, 0) worked although A is DMA-mapped: show where the
+ * device's writes to A's old IOVA go now. B takes all the free space,
+ * so it holds A's freed blocks whatever the allocator's order.
+ */
+static void show_leak(const char *dir, const char *pb, struct edu *e,
+		      const uint8_t *p1, uint64_t bsize)
+{
+	unsigned long samples;
+	uint64_t bfree, bsz;
+	uint8_t *b = NULL;
+	long off, at;
+	int bfd;
+
+	printf("b: ftruncate(A, 0) succeeded on a DMA-mapped file: looking for the device's writes in another file\n");
+	if (gmfs_free(dir, &bfree) || !bfree || !bsize) {
+		fail("ftruncate of a DMA-mapped file succeeded");
+		return;
+	}
+	bsz = bfree * bsize;
+	bfd = gmfs_create(pb, bsz);
+	if (bfd >= 0)
+		b = map_file(bfd, bsz, "B");
+	if (!b) {
+		fail("ftruncate of a DMA-mapped file succeeded");
+		goto out;
+	}
+	off = scan_zero(b, bsz, A_LEAK, &samples);
+	if (off >= 0)
+		printf("new file B already has a nonzero byte at 0x%lx\n", off);
+	/* edu's buffer still holds p1, from check a */
+	if (dma_to_ram(e, IOVA_A + A_LEAK)) {
+		fail("ftruncate of a DMA-mapped file succeeded");
+		goto out;
+	}
+	at = find_pattern(b, bsz, A_LEAK, p1);
+	if (at >= 0) {
+		fail("cross-file leak: a DMA through A's old mapping landed in file B (B offset 0x%lx of %llu MiB, %d bytes)",
+		     at, (unsigned long long)(bsz / MiB), XFER);
+	} else {
+		off = scan_zero(b, bsz, A_LEAK, &samples);
+		if (off >= 0)
+			printf("B changed at offset 0x%lx, not with the DMA's data\n",
+			       off);
+		fail("ftruncate of a DMA-mapped file succeeded");
+	}
+out:
+	if (b)
+		munmap(b, bsz);
+	if (bfd >= 0)
+		close(bfd);
+	unlink(pb);
+}
+
+static void run_type1(const char *dir)
+{
+	char path[PATH_MAX], grp[64], pa[PATH_MAX], pb[PATH_MAX];
+	uint64_t bfree0, bfree_c, bsize = 0;
+	bool dma_mapped = false;
+	struct edu e = { .fd = -1 };
+	uint8_t p1[XFER];
+	uint8_t *a = NULL;
+	struct statfs sf;
+	int afd = -1, r;
+
+	snprintf(pa, sizeof(pa), "%s/edu_dma_A", dir);
+	snprintf(pb, sizeof(pb), "%s/edu_dma_B", dir);
+
+	g.container_fd = open("/dev/vfio/vfio", O_RDWR);
+	if (g.container_fd < 0) {
+		fail("open /dev/vfio/vfio: %s", strerror(errno));
+		goto out;
+	}
+	r = ioctl(g.container_fd, VFIO_GET_API_VERSION);
+	if (r != VFIO_API_VERSION) {
+		fail("VFIO_GET_API_VERSION: %d, expected %d", r, VFIO_API_VERSION);
+		goto out;
+	}
+	r = ioctl(g.container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU);
+	if (r <= 0) {
+		fail("VFIO_CHECK_EXTENSION(VFIO_TYPE1v2_IOMMU): %d", r);
+		goto out;
+	}
+	dev_path(path, sizeof(path), "iommu_group");
+	if (link_name(path, grp, sizeof(grp))) {
+		fail("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/%s", grp);
+	g.group_fd = open(path, O_RDWR);
+	if (g.group_fd < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	{
+		struct vfio_group_status st = { .argsz = sizeof(st) };
+
+		if (ioctl(g.group_fd, VFIO_GROUP_GET_STATUS, &st)) {
+			fail("VFIO_GROUP_GET_STATUS: %s", strerror(errno));
+			goto out;
+		}
+		if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+			fail("group %s not viable (flags 0x%x): another device of the group is not bound to vfio",
+			     grp, st.flags);
+			goto out;
+		}
+	}
+	if (ioctl(g.group_fd, VFIO_GROUP_SET_CONTAINER, &g.container_fd)) {
+		fail("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
+		goto out;
+	}
+	g.container_set = true;
+	if (ioctl(g.container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+		fail("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU): %s", strerror(errno));
+		goto out;
+	}
+	ok("container: VFIO API %d, TYPE1v2; group %s viable and set", VFIO_API_VERSION,
+	   grp);
+
+	if (!statfs(dir, &sf))
+		bsize = sf.f_bsize;
+	afd = gmfs_create(pa, A_SIZE);
+	if (afd < 0)
+		goto out;
+	a = map_file(afd, A_SIZE, "A");
+	if (!a || check_new_a(a) || gmfs_free(dir, &bfree0))
+		goto out;
+	{
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)a,
+			.iova = IOVA_A,
+			.size = A_SIZE,
+		};
+
+		if (ioctl(g.container_fd, VFIO_IOMMU_MAP_DMA, &map)) {
+			fail("VFIO_IOMMU_MAP_DMA of A's mmap (%llu MiB at IOVA 0x%llx): %s",
+			     A_SIZE / MiB, IOVA_A, strerror(errno));
+			goto out;
+		}
+		dma_mapped = true;
+		ok("VFIO_IOMMU_MAP_DMA: A's mmap, %llu MiB at IOVA 0x%llx",
+		   A_SIZE / MiB, IOVA_A);
+	}
+	g.dev_fd = ioctl(g.group_fd, VFIO_GROUP_GET_DEVICE_FD, g.bdf);
+	if (g.dev_fd < 0) {
+		fail("VFIO_GROUP_GET_DEVICE_FD(%s): %s", g.bdf, strerror(errno));
+		goto out;
+	}
+	if (edu_open(&e, g.dev_fd))
+		goto out;
+
+	/* a */
+	if (check_roundtrip(&e, a, p1))
+		goto out;
+
+	/* b */
+	errno = 0;
+	r = ftruncate(afd, 0);
+	if (!r) {
+		/* A's mmap is all gone: never touch it again */
+		munmap(a, A_SIZE);
+		a = NULL;
+		show_leak(dir, pb, &e, p1, bsize);
+		goto out;
+	}
+	if (errno != EBUSY)
+		fail("b: ftruncate(A, 0) of the DMA-mapped file failed with %s, expected EBUSY",
+		     strerror(errno));
+	else
+		ok("b: ftruncate(A, 0) of the DMA-mapped file: EBUSY");
+	if (check_size(afd, A_SIZE, "b: after the refused truncate"))
+		goto out;
+	check_bfree(dir, bfree0, "b: after the refused truncate");
+	check_landed("b: a's data after the refused truncate", a, A_SIZE, A_DST1,
+		     p1, GUARD);
+
+	/* c */
+	{
+		struct vfio_iommu_type1_dma_unmap um = {
+			.argsz = sizeof(um),
+			.iova = IOVA_A,
+			.size = A_SIZE,
+		};
+
+		if (ioctl(g.container_fd, VFIO_IOMMU_UNMAP_DMA, &um)) {
+			fail("c: VFIO_IOMMU_UNMAP_DMA: %s", strerror(errno));
+			goto out;
+		}
+		dma_mapped = false;
+		if (um.size != A_SIZE)
+			fail("c: VFIO_IOMMU_UNMAP_DMA unmapped %llu bytes, expected %llu",
+			     (unsigned long long)um.size, A_SIZE);
+	}
+	if (gmfs_free(dir, &bfree_c))
+		goto out;
+	if (ftruncate(afd, 0)) {
+		fail("c: ftruncate(A, 0) after VFIO_IOMMU_UNMAP_DMA: %s",
+		     strerror(errno));
+		goto out;
+	}
+	ok("c: ftruncate(A, 0) after VFIO_IOMMU_UNMAP_DMA works");
+	munmap(a, A_SIZE);
+	a = NULL;
+	close(afd);
+	afd = -1;
+	if (unlink(pa))
+		fail("c: unlink A: %s", strerror(errno));
+	check_bfree(dir, bfree_c + A_SIZE / GMFS_BLOCK,
+		    "c: A truncated and unlinked: its 4 blocks are free");
+
+out:
+	edu_close(&e);
+	if (g.dev_fd >= 0)
+		close(g.dev_fd);
+	g.dev_fd = -1;
+	if (dma_mapped) {
+		struct vfio_iommu_type1_dma_unmap um = {
+			.argsz = sizeof(um),
+			.iova = IOVA_A,
+			.size = A_SIZE,
+		};
+
+		if (ioctl(g.container_fd, VFIO_IOMMU_UNMAP_DMA, &um))
+			fail("VFIO_IOMMU_UNMAP_DMA: %s", strerror(errno));
+	}
+	close_vfio();	/* group: unset container, close; then container */
+	if (a)
+		munmap(a, A_SIZE);
+	if (afd >= 0)
+		close(afd);
+	unlink(pa);
+	unlink(pb);
+}
+
+int main(int argc, char **argv)
+{
+	char path[PATH_MAX], drv[64];
+	struct sigaction sa;
+	struct timespec ts;
+	struct statfs sf;
+	const char *mode, *dir;
+	int err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc != 3 || (strcmp(argv[1], "iommufd") && strcmp(argv[1], "type1"))) {
+		fprintf(stderr, "usage: %s iommufd|type1 GMFS_DIR\n", argv[0]);
+		return 2;
+	}
+	mode = argv[1];
+	dir = argv[2];
+
+	if (statfs(dir, &sf)) {
+		printf("FAIL: statfs %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (sf.f_type != GUESTMEMFS_MAGIC) {
+		printf("FAIL: %s is not a guestmemfs (f_type 0x%lx)\n", dir,
+		       (unsigned long)sf.f_type);
+		return 1;
+	}
+	if ((uint64_t)sf.f_bsize != GMFS_BLOCK) {
+		printf("FAIL: %s: f_bsize %ld, expected 2 MiB\n", dir,
+		       (long)sf.f_bsize);
+		return 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+	       ((uint64_t)getpid() << 16);
+	if (find_edu()) {
+		printf("FAIL: no edu device (1234:11e8) on the PCI bus\n");
+		return 1;
+	}
+	printf("edu_dma %s: edu at %s, guestmemfs %s (%llu of %llu blocks free), seed 0x%016" PRIx64 "\n",
+	       mode, g.bdf, dir, (unsigned long long)sf.f_bfree,
+	       (unsigned long long)sf.f_blocks, seed);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+
+	if (!bind_vfio()) {
+		if (!strcmp(mode, "iommufd"))
+			run_iommufd(dir);
+		else
+			run_type1(dir);
+	}
+	close_vfio();
+
+	/* give the device back as other tests expect to find it */
+	err = restore_device();
+	dev_path(path, sizeof(path), "driver");
+	drv[0] = '\0';
+	link_name(path, drv, sizeof(drv));
+	if (err)
+		fail("releasing %s from vfio-pci: %s", g.bdf, strerror(-err));
+	else if (strcmp(drv, g.orig_drv))
+		fail("%s has driver '%s' after the test, expected '%s'", g.bdf,
+		     drv, g.orig_drv);
+	else
+		ok("%s released: driver '%s' as before, driver_override cleared",
+		   g.bdf, g.orig_drv[0] ? g.orig_drv : "none");
+
+	if (nr_dma)
+		printf("%u DMAs, %.0f ms each on average\n", nr_dma, dma_ms / nr_dma);
+	if (fails)
+		printf("edu_dma %s: %d checks passed, %d FAILED\n", mode, passes,
+		       fails);
+	else
+		printf("edu_dma %s: %d checks passed\n", mode, passes);
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,696 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * IOMMU_IOAS_MAP_FILE of memfds (shmem and hugetlbfs) and of guestmemfs
+ * files, checked through the mock IOMMU of CONFIG_IOMMUFD_TEST.
+ *
+ * guestmemfs is mounted at $GUESTMEMFS_DIR, or here at a directory of our
+ * own; its variants are skipped on a kernel booted without guestmemfs=.
+ * The hugetlbfs variant needs four free 2 MiB huge pages.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "../kselftest_harness.h"
+#include "../../../../drivers/iommu/iommufd/iommufd_test.h"
+
+/*
+ * Not iommufd_utils.h: in 6.12.y it uses uAPI that 6.12 does not have
+ * (struct iommu_hw_info's input type), so it does not build here.
+ */
+static unsigned long PAGE_SIZE;
+
+#define EXPECT_ERRNO(expected_errno, cmd)         \
+	({                                        \
+		ASSERT_EQ(-1, cmd);               \
+		EXPECT_EQ(expected_errno, errno); \
+	})
+
+static int ioas_alloc(int fd, __u32 *id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	int ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
+
+	*id = cmd.out_ioas_id;
+	return ret;
+}
+
+static int destroy(int fd, __u32 id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(fd, IOMMU_DESTROY, &cmd);
+}
+
+/* A mock device, and the mock domain it is attached to, on an IOAS */
+static int mock_domain(int fd, __u32 ioas_id, __u32 dev_flags,
+		       __u32 *stdev_id, __u32 *hwpt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+		.id = ioas_id,
+		.mock_domain_flags = { .dev_flags = dev_flags },
+	};
+	int ret = ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	*stdev_id = cmd.mock_domain_flags.out_stdev_id;
+	*hwpt_id = cmd.mock_domain_flags.out_hwpt_id;
+	return ret;
+}
+
+static int map_file(int fd, __u32 ioas_id, int mfd, __u64 start,
+		    __u64 length, __u64 *iova, __u32 flags)
+{
+	struct iommu_ioas_map_file cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.ioas_id = ioas_id,
+		.fd = mfd,
+		.start = start,
+		.length = length,
+		.iova = *iova,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_MAP_FILE, &cmd);
+
+	*iova = cmd.iova;
+	return ret;
+}
+
+static int map_user(int fd, __u32 ioas_id, void *uptr, __u64 length,
+		    __u64 *iova)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE,
+		.ioas_id = ioas_id,
+		.user_va = (uintptr_t)uptr,
+		.length = length,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
+
+	*iova = cmd.iova;
+	return ret;
+}
+
+static int unmap(int fd, __u32 ioas_id, __u64 iova, __u64 length,
+		 __u64 *unmapped)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas_id,
+		.iova = iova,
+		.length = length,
+	};
+	int ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
+
+	if (unmapped)
+		*unmapped = cmd.length;
+	return ret;
+}
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26)
+#endif
+
+#define MiB (1024UL * 1024)
+#define FILE_SIZE (8 * MiB)
+#define BLOCK (2 * MiB)	/* guestmemfs's block, and the huge page size */
+/* 2 MiB aligned, inside the mock aperture */
+#define MAP_IOVA (64 * MiB)
+#define RW (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+#define FIXED (IOMMU_IOAS_MAP_FIXED_IOVA | RW)
+
+enum { SHMEM, HUGETLB, GUESTMEMFS };
+
+static char gmfs_dir[256];
+
+static __attribute__((constructor)) void setup_sizes(void)
+{
+	PAGE_SIZE = sysconf(_SC_PAGE_SIZE);
+}
+
+/* A mounted guestmemfs, or NULL if this kernel has none. */
+static const char *guestmemfs(void)
+{
+	const char *env = getenv("GUESTMEMFS_DIR");
+	struct statfs sfs;
+
+	if (gmfs_dir[0])
+		return gmfs_dir;
+	if (env) {
+		snprintf(gmfs_dir, sizeof(gmfs_dir), "%s", env);
+		return gmfs_dir;
+	}
+	snprintf(gmfs_dir, sizeof(gmfs_dir), "/tmp/iommufd-guestmemfs");
+	mkdir(gmfs_dir, 0755);
+	if (statfs(gmfs_dir, &sfs) == 0 && sfs.f_bsize == BLOCK)
+		return gmfs_dir;
+	if (mount("none", gmfs_dir, "guestmemfs", 0, NULL)) {
+		gmfs_dir[0] = 0;
+		return NULL;
+	}
+	return gmfs_dir;
+}
+
+static unsigned long free_blocks(const char *dir)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs))
+		return -1UL;
+	return sfs.f_bfree;
+}
+
+/* A file of @kind of FILE_SIZE bytes, or -1 (errno set) */
+static int make_file(int kind, char *path, size_t path_len)
+{
+	const char *dir;
+	int fd = -1;
+
+	path[0] = 0;
+	switch (kind) {
+	case SHMEM:
+		fd = memfd_create("iommufd-map-file", 0);
+		break;
+	case HUGETLB:
+		fd = memfd_create("iommufd-map-file", MFD_HUGETLB | MFD_HUGE_2MB);
+		break;
+	case GUESTMEMFS:
+		dir = guestmemfs();
+		if (!dir) {
+			errno = ENODEV;
+			return -1;
+		}
+		snprintf(path, path_len, "%s/map_file.%d", dir, getpid());
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		break;
+	}
+	if (fd >= 0 && ftruncate(fd, FILE_SIZE)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Every pfn under [iova, iova + length) is the one under the user VA. */
+static int check_map(int fd, __u32 hwpt_id, __u64 iova, void *uptr,
+		     size_t length)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = hwpt_id,
+		.check_map = { .iova = iova,
+			       .length = length,
+			       .uptr = (uintptr_t)uptr },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+/* How many bytes of [iova, iova + length) the mock maps with huge IOPTEs */
+static __u64 huge_bytes(struct __test_metadata *_metadata, int fd,
+			__u32 hwpt_id, __u64 iova, size_t length)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_HUGE,
+		.id = hwpt_id,
+		.check_huge = { .iova = iova, .length = length },
+	};
+
+	ASSERT_EQ(0, ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	return cmd.check_huge.out_huge_bytes;
+}
+
+FIXTURE(map_file)
+{
+	int fd;
+	__u32 ioas_id;
+	__u32 stdev_id;
+	__u32 hwpt_id;
+	int mfd;
+	char *mem;
+	char path[300];
+};
+
+FIXTURE_VARIANT(map_file)
+{
+	int kind;
+};
+
+FIXTURE_VARIANT_ADD(map_file, shmem)
+{
+	.kind = SHMEM,
+};
+
+FIXTURE_VARIANT_ADD(map_file, hugetlb)
+{
+	.kind = HUGETLB,
+};
+
+FIXTURE_VARIANT_ADD(map_file, guestmemfs)
+{
+	.kind = GUESTMEMFS,
+};
+
+FIXTURE_SETUP(map_file)
+{
+	size_t i;
+
+	self->mem = MAP_FAILED;
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_NE(-1, self->fd);
+	ASSERT_EQ(0, ioas_alloc(self->fd, &self->ioas_id));
+	/* A device whose domain has 1 MiB IOPTEs besides 2 KiB ones */
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas_id,
+				 MOCK_FLAGS_DEVICE_HUGE_IOVA, &self->stdev_id,
+				 &self->hwpt_id)) {
+		TH_LOG("mock domain: %s", strerror(errno));
+	}
+
+	self->mfd = make_file(variant->kind, self->path, sizeof(self->path));
+	if (self->mfd < 0 && variant->kind == GUESTMEMFS && errno == ENODEV)
+		SKIP(return, "no guestmemfs (boot with guestmemfs=SIZE)");
+	if (self->mfd < 0 && variant->kind == HUGETLB)
+		SKIP(return, "no 2 MiB huge pages for a memfd");
+	ASSERT_LE(0, self->mfd);
+	self->mem = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->mfd, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	/* Populate every page: the mock's check reads the CPU's mapping */
+	for (i = 0; i < FILE_SIZE; i += PAGE_SIZE)
+		self->mem[i] = (char)(i / PAGE_SIZE + 1);
+}
+
+FIXTURE_TEARDOWN(map_file)
+{
+	if (self->mem != MAP_FAILED)
+		munmap(self->mem, FILE_SIZE);
+	if (self->mfd >= 0)
+		close(self->mfd);
+	if (self->path[0])
+		unlink(self->path);
+	/* Destroys every object, unmapping and unpinning what is left */
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+/* Every page translated to the file's page, with the largest IOPTEs. */
+TEST_F(map_file, map_check)
+{
+	__u64 iova = MAP_IOVA, huge, unmapped;
+
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	ASSERT_EQ(MAP_IOVA, iova);
+	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, MAP_IOVA, self->mem,
+			       FILE_SIZE));
+	huge = huge_bytes(_metadata, self->fd, self->hwpt_id, MAP_IOVA,
+			  FILE_SIZE);
+	/*
+	 * hugetlbfs pages and guestmemfs blocks are 2 MiB, physically
+	 * aligned, as is the IOVA: all of it is in the mock's 1 MiB IOPTEs.
+	 */
+	if (variant->kind != SHMEM)
+		ASSERT_EQ(FILE_SIZE, huge);
+	printf("# %llu of %lu bytes mapped with huge IOPTEs\n",
+	       (unsigned long long)huge, FILE_SIZE);
+
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE,
+			   &unmapped));
+	ASSERT_EQ(FILE_SIZE, unmapped);
+	/* Nothing left mapped there */
+	EXPECT_ERRNO(EINVAL, check_map(self->fd, self->hwpt_id, MAP_IOVA,
+				       self->mem, PAGE_SIZE));
+
+	/* A part of the file, at an IOVA the kernel chooses */
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd,
+			      BLOCK + 4 * PAGE_SIZE, MiB, &iova, RW));
+	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, iova,
+			       self->mem + BLOCK + 4 * PAGE_SIZE, MiB));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, iova, MiB, NULL));
+}
+
+/* A second domain filled from the first, and a copy to another IOAS */
+TEST_F(map_file, second_domain_and_copy)
+{
+	struct iommu_ioas_copy copy = {
+		.size = sizeof(copy),
+		.flags = FIXED,
+		.src_iova = MAP_IOVA,
+		.length = FILE_SIZE,
+		.dst_iova = MAP_IOVA,
+	};
+	__u32 stdev2, hwpt2, ioas2, stdev3, hwpt3;
+	__u64 iova = MAP_IOVA;
+
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas_id, 0, &stdev2, &hwpt2));
+	ASSERT_EQ(0, check_map(self->fd, hwpt2, MAP_IOVA, self->mem,
+			       FILE_SIZE));
+
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas2));
+	copy.src_ioas_id = self->ioas_id;
+	copy.dst_ioas_id = ioas2;
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_IOAS_COPY, &copy));
+	ASSERT_EQ(0, mock_domain(self->fd, ioas2, 0, &stdev3, &hwpt3));
+	ASSERT_EQ(0, check_map(self->fd, hwpt3, MAP_IOVA, self->mem,
+			       FILE_SIZE));
+
+	/* The copy keeps the memory mapped when the original goes */
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+	ASSERT_EQ(0, check_map(self->fd, hwpt3, MAP_IOVA, self->mem,
+			       FILE_SIZE));
+	ASSERT_EQ(0, destroy(self->fd, stdev3));
+	ASSERT_EQ(0, destroy(self->fd, stdev2));
+	ASSERT_EQ(0, unmap(self->fd, ioas2, MAP_IOVA, FILE_SIZE, NULL));
+}
+
+/* Each bad request fails with its own error and maps nothing. */
+TEST_F(map_file, errors)
+{
+	__u64 iova = MAP_IOVA;
+	int efd, rofd, closed;
+	char proc[64];
+
+	/* Not a file descriptor */
+	closed = dup(self->mfd);
+	ASSERT_LE(0, closed);
+	close(closed);
+	EXPECT_ERRNO(EBADF, map_file(self->fd, self->ioas_id, -1, 0,
+				     FILE_SIZE, &iova, FIXED));
+	EXPECT_ERRNO(EBADF, map_file(self->fd, self->ioas_id, closed, 0,
+				     FILE_SIZE, &iova, FIXED));
+
+	/* A file that is neither a memfd nor a guestmemfs file */
+	efd = eventfd(0, 0);
+	ASSERT_LE(0, efd);
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, efd, 0,
+				      PAGE_SIZE, &iova, FIXED));
+	close(efd);
+
+	/* Empty, past the end of the file, unaligned, overflowing */
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, self->mfd, 0,
+				      0, &iova, FIXED));
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, self->mfd,
+				      FILE_SIZE - PAGE_SIZE, 2 * PAGE_SIZE,
+				      &iova, FIXED));
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, self->mfd,
+				      FILE_SIZE, PAGE_SIZE, &iova, FIXED));
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, self->mfd, 1,
+				      PAGE_SIZE, &iova, FIXED));
+	EXPECT_ERRNO(EOVERFLOW, map_file(self->fd, self->ioas_id, self->mfd,
+					 -1ULL, PAGE_SIZE, &iova, RW));
+
+	/* Flags: unknown, or neither read nor write */
+	EXPECT_ERRNO(EOPNOTSUPP, map_file(self->fd, self->ioas_id, self->mfd,
+					  0, PAGE_SIZE, &iova, RW | 1U << 31));
+	EXPECT_ERRNO(EINVAL, map_file(self->fd, self->ioas_id, self->mfd, 0,
+				      PAGE_SIZE, &iova, 0));
+
+	/* No such IOAS */
+	EXPECT_ERRNO(ENOENT, map_file(self->fd, 0, self->mfd, 0, PAGE_SIZE,
+				      &iova, RW));
+
+	/* A read-only descriptor: readable by the device, not writeable */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", self->mfd);
+	rofd = open(proc, O_RDONLY);
+	ASSERT_LE(0, rofd);
+	EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, rofd, 0,
+				     FILE_SIZE, &iova, FIXED));
+	iova = MAP_IOVA;
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, rofd, 0, FILE_SIZE,
+			      &iova, IOMMU_IOAS_MAP_FIXED_IOVA |
+					     IOMMU_IOAS_MAP_READABLE));
+	close(rofd);
+
+	/* Taken IOVA */
+	EXPECT_ERRNO(EEXIST, map_file(self->fd, self->ioas_id, self->mfd, 0,
+				      PAGE_SIZE, &iova, FIXED));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+
+	/* guestmemfs mappings are VM_PFNMAP: GUP cannot pin them */
+	if (variant->kind == GUESTMEMFS)
+		EXPECT_ERRNO(EFAULT, map_user(self->fd, self->ioas_id,
+					      self->mem, FILE_SIZE, &iova));
+}
+
+/* In-kernel accesses: memfd pages can be read; guestmemfs ranges cannot. */
+TEST_F(map_file, access)
+{
+	struct iommu_test_cmd create = {
+		.size = sizeof(create),
+		.op = IOMMU_TEST_OP_CREATE_ACCESS,
+		.id = self->ioas_id,
+	};
+	struct iommu_test_cmd rw = {
+		.size = sizeof(rw),
+		.op = IOMMU_TEST_OP_ACCESS_RW,
+		.access_rw = { .iova = MAP_IOVA + 3 * PAGE_SIZE,
+			       .length = 16 },
+	};
+	struct iommu_test_cmd pages = {
+		.size = sizeof(pages),
+		.op = IOMMU_TEST_OP_ACCESS_PAGES,
+		.access_pages = { .iova = MAP_IOVA,
+				  .length = PAGE_SIZE },
+	};
+	__u64 iova = MAP_IOVA;
+	char tmp[16];
+	int access;
+
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &create));
+	access = create.create_access.out_access_fd;
+	rw.id = access;
+	rw.access_rw.uptr = (uintptr_t)tmp;
+	pages.id = access;
+	pages.access_pages.uptr = (uintptr_t)self->mem;
+	if (variant->kind == GUESTMEMFS) {
+		EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
+		EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->fd, IOMMU_TEST_CMD, &pages));
+	} else {
+		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
+		ASSERT_EQ(0, memcmp(tmp, self->mem + 3 * PAGE_SIZE,
+				    sizeof(tmp)));
+		rw.access_rw.flags = MOCK_ACCESS_RW_SLOW_PATH;
+		memset(tmp, 0, sizeof(tmp));
+		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
+		ASSERT_EQ(0, memcmp(tmp, self->mem + 3 * PAGE_SIZE,
+				    sizeof(tmp)));
+	}
+	close(access);
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+}
+
+/* A pinned guestmemfs range cannot be truncated away. */
+TEST_F(map_file, shrink_busy)
+{
+	__u64 iova = MAP_IOVA;
+	struct stat st;
+	size_t i;
+
+	if (variant->kind != GUESTMEMFS)
+		SKIP(return, "memfd pages stay pinned whatever the file's size");
+
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE / 2, &iova, FIXED));
+	/* Down to the end of the pinned range: allowed */
+	ASSERT_EQ(0, ftruncate(self->mfd, FILE_SIZE - BLOCK));
+	ASSERT_EQ(0, ftruncate(self->mfd, FILE_SIZE / 2));
+	/* Below it: EBUSY, and the file as it was */
+	EXPECT_ERRNO(EBUSY, ftruncate(self->mfd, FILE_SIZE / 2 - PAGE_SIZE));
+	EXPECT_ERRNO(EBUSY, ftruncate(self->mfd, 0));
+	ASSERT_EQ(0, fstat(self->mfd, &st));
+	ASSERT_EQ(FILE_SIZE / 2, st.st_size);
+	/* The data stayed, and is still what the device reaches */
+	for (i = 0; i < FILE_SIZE / 2; i += PAGE_SIZE)
+		ASSERT_EQ((char)(i / PAGE_SIZE + 1), self->mem[i]);
+	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, MAP_IOVA, self->mem,
+			       FILE_SIZE / 2));
+	/* Growing is fine */
+	ASSERT_EQ(0, ftruncate(self->mfd, FILE_SIZE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE / 2,
+			   NULL));
+	ASSERT_EQ(0, ftruncate(self->mfd, 0));
+}
+
+/*
+ * Unlinked, closed and unmapped, a guestmemfs file keeps its blocks while
+ * the IOAS maps them: they are freed, and counted free, only at unmap.
+ */
+TEST_F(map_file, unlink_while_mapped)
+{
+	unsigned long before, used = FILE_SIZE / BLOCK;
+	__u64 iova = MAP_IOVA;
+	const char *dir;
+
+	if (variant->kind != GUESTMEMFS)
+		SKIP(return, "statfs accounting is guestmemfs's");
+
+	dir = guestmemfs();
+	before = free_blocks(dir);
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	ASSERT_EQ(0, unlink(self->path));
+	self->path[0] = 0;
+	ASSERT_EQ(0, close(self->mfd));
+	self->mfd = -1;
+	ASSERT_EQ(before, free_blocks(dir));
+	/* The device still reaches the file's memory */
+	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, MAP_IOVA, self->mem,
+			       FILE_SIZE));
+	ASSERT_EQ(0, munmap(self->mem, FILE_SIZE));
+	self->mem = MAP_FAILED;
+	/* Only the IOAS mapping holds the file now */
+	ASSERT_EQ(before, free_blocks(dir));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+	ASSERT_EQ(before + used, free_blocks(dir));
+}
+
+/*
+ * Fault injection over the new paths: the sequence below is run with the
+ * Nth fault site of this task failing, for N = 1, 2, ... until it runs
+ * through without reaching the Nth site. Every run must fail cleanly or
+ * succeed; the kernel log (KASAN, lockdep, WARN) is the real verdict.
+ */
+static int map_file_sequence(int mfd)
+{
+	__u32 ioas_id, stdev_id, hwpt_id;
+	__u64 iova = MAP_IOVA;
+	int fd, ret = -1;
+
+	fd = open("/dev/iommu", O_RDWR);
+	if (fd < 0)
+		return -1;
+	if (ioas_alloc(fd, &ioas_id) ||
+	    mock_domain(fd, ioas_id, MOCK_FLAGS_DEVICE_HUGE_IOVA, &stdev_id,
+			&hwpt_id) ||
+	    map_file(fd, ioas_id, mfd, 0, FILE_SIZE, &iova, FIXED) ||
+	    /* A second domain, filled from the first */
+	    mock_domain(fd, ioas_id, 0, &stdev_id, &hwpt_id) ||
+	    unmap(fd, ioas_id, MAP_IOVA, FILE_SIZE, NULL))
+		goto out;
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+/*
+ * Let every fault site fail sleeping allocations too, and keep them from
+ * logging a stack trace for each failure: only real splats must show.
+ */
+static void fault_injection_setup(void)
+{
+	static const char * const knobs[][2] = {
+		{ "failslab/ignore-gfp-wait", "N" },
+		{ "fail_page_alloc/ignore-gfp-wait", "N" },
+		{ "fail_page_alloc/ignore-gfp-highmem", "N" },
+		{ "failslab/verbose", "0" },
+		{ "fail_page_alloc/verbose", "0" },
+		{ "fail_iommufd/verbose", "0" },
+		{ "fail_usercopy/verbose", "0" },
+		{ "fail_futex/verbose", "0" },
+	};
+	char path[128];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "/sys/kernel/debug/%s", knobs[i][0]);
+		fd = open(path, O_WRONLY);
+		if (fd < 0)
+			continue;
+		if (write(fd, knobs[i][1], strlen(knobs[i][1])) < 0)
+			perror(path);
+		close(fd);
+	}
+}
+
+static void fail_nth_sweep(struct __test_metadata *_metadata, int mfd)
+{
+	char path[64], buf[32];
+	unsigned int nth;
+	int nth_fd, ok = 0, failed = 0;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/fail-nth", gettid());
+	nth_fd = open(path, O_RDWR);
+	if (nth_fd < 0)
+		SKIP(return, "no fault injection (CONFIG_FAULT_INJECTION)");
+	fault_injection_setup();
+	/* The sequence must work without faults first */
+	ASSERT_EQ(0, map_file_sequence(mfd));
+	for (nth = 1; nth < 1000; nth++) {
+		int ret;
+
+		len = snprintf(buf, sizeof(buf), "%u", nth);
+		ASSERT_EQ(len, pwrite(nth_fd, buf, len, 0));
+		ret = map_file_sequence(mfd);
+		/* What is left of the count: 0 once the fault was injected */
+		len = pread(nth_fd, buf, sizeof(buf) - 1, 0);
+		ASSERT_LT(0, len);
+		buf[len] = 0;
+		ASSERT_EQ(1, pwrite(nth_fd, "0", 1, 0));
+		if (atoi(buf)) {
+			/* Ran through: no Nth fault site left */
+			ASSERT_EQ(0, ret);
+			break;
+		}
+		if (ret)
+			failed++;
+		else
+			ok++;
+	}
+	ASSERT_GT(1000, nth);
+	printf("# %u fault sites: %d runs failed cleanly, %d recovered\n",
+	       nth - 1, failed, ok);
+	close(nth_fd);
+}
+
+TEST(fail_nth_memfd)
+{
+	char path[300];
+	int mfd = make_file(SHMEM, path, sizeof(path));
+
+	ASSERT_LE(0, mfd);
+	fail_nth_sweep(_metadata, mfd);
+	close(mfd);
+}
+
+TEST(fail_nth_guestmemfs)
+{
+	char path[300];
+	int mfd = make_file(GUESTMEMFS, path, sizeof(path));
+
+	if (mfd < 0 && errno == ENODEV)
+		SKIP(return, "no guestmemfs (boot with guestmemfs=SIZE)");
+	ASSERT_LE(0, mfd);
+	unlink(path);
+	fail_nth_sweep(_metadata, mfd);
+	close(mfd);
+}
+
+TEST_HARNESS_MAIN
