@@ -208,8 +208,8 @@ EXPORT_SYMBOL_GPL(guestmemfs_unpin);
  * Return: the run, or NULL if @offset is past the range. The byte's
  * physical address is the run's @phys plus @offset less the run's @offset.
  */
-const struct guestmemfs_run *guestmemfs_pin_run(const struct guestmemfs_pin *pin,
-					       u64 offset)
+const struct guestmemfs_run *
+guestmemfs_pin_run(const struct guestmemfs_pin *pin, u64 offset)
 {
 	unsigned int lo = 0, hi = pin->nr_runs;
 

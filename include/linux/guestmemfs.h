@@ -57,8 +57,8 @@ bool is_guestmemfs_file(const struct file *file);
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner);
 void guestmemfs_unpin(struct guestmemfs_pin *pin);
-const struct guestmemfs_run *guestmemfs_pin_run(const struct guestmemfs_pin *pin,
-					       u64 offset);
+const struct guestmemfs_run *
+guestmemfs_pin_run(const struct guestmemfs_pin *pin, u64 offset);
 #else
 static inline void guestmemfs_reserve_carveout(void) { }
 

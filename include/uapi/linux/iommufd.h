@@ -247,6 +247,7 @@ struct iommu_ioas_map_file {
 	__aligned_u64 length;
 	__aligned_u64 iova;
 };
+
 #define IOMMU_IOAS_MAP_FILE _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE)
 
 /**

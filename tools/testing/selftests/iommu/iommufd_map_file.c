@@ -147,7 +147,7 @@ static __attribute__((constructor)) void setup_sizes(void)
 }
 
 /* A mounted guestmemfs, or NULL if this kernel has none. */
-static const char *guestmemfs(void)
+static const char *gmfs_mount_dir(void)
 {
 	const char *env = getenv("GUESTMEMFS_DIR");
 	struct statfs sfs;
@@ -193,7 +193,7 @@ static int make_file(int kind, char *path, size_t path_len)
 		fd = memfd_create("iommufd-map-file", MFD_HUGETLB | MFD_HUGE_2MB);
 		break;
 	case GUESTMEMFS:
-		dir = guestmemfs();
+		dir = gmfs_mount_dir();
 		if (!dir) {
 			errno = ENODEV;
 			return -1;
@@ -548,7 +548,7 @@ TEST_F(map_file, unlink_while_mapped)
 	if (variant->kind != GUESTMEMFS)
 		SKIP(return, "statfs accounting is guestmemfs's");
 
-	dir = guestmemfs();
+	dir = gmfs_mount_dir();
 	before = free_blocks(dir);
 	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
 			      FILE_SIZE, &iova, FIXED));
@@ -616,7 +616,7 @@ static void fault_injection_setup(void)
 	char path[128];
 	unsigned int i;
 
-	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		int fd;
 
 		snprintf(path, sizeof(path), "/sys/kernel/debug/%s", knobs[i][0]);
