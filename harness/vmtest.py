@@ -20,7 +20,8 @@ Environment: VMTEST_CYCLES (kexecs, default 1), VMTEST_ACCEL (tcg|kvm),
 VMTEST_MEM (default 8G), VMTEST_SMP (2), VMTEST_APPEND (more kernel
 arguments), VMTEST_TIMEOUT, VMTEST_SILENCE, VMTEST_MANIFESTS (colon
 separated), VMTEST_LOGS (where the serial log and TAP go, default
-build/logs), VMTEST_DEMO=1 (narrate every step).
+build/logs), VMTEST_DEMO=1 (narrate every step), VMTEST_KERNEL (the
+bzImage to boot and kexec into, default build/bzImage).
 """
 
 import glob
@@ -38,6 +39,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get('BUILD', os.path.join(TOP, 'build'))
 KTREE = os.path.join(BUILD, 'linux')
 GUEST = os.path.join(TOP, 'harness', 'guest')
+KERNEL = os.environ.get('VMTEST_KERNEL', os.path.join(BUILD, 'bzImage'))
 STAGES = ('first', 'after', 'every', 'before', 'last')
 
 # A line of the serial log matching any of these fails the boot it is in.
@@ -166,7 +168,7 @@ def build_initramfs(manifest, root, cpio):
     os.symlink('busybox', os.path.join(root, 'bin', 'sh'))
     shutil.copy(os.path.join(GUEST, 'init'), os.path.join(root, 'init'))
     os.chmod(os.path.join(root, 'init'), 0o755)
-    shutil.copy(os.path.join(BUILD, 'bzImage'), os.path.join(root, 'boot'))
+    shutil.copy(KERNEL, os.path.join(root, 'boot', 'bzImage'))
     with open(os.path.join(root, 'etc', 'passwd'), 'w') as f:
         f.write('root:x:0:0:root:/root:/bin/sh\n'
                 'nobody:x:65534:65534:nobody:/:/bin/false\n')
@@ -212,7 +214,7 @@ def qemu_cmd(cpio, cycles, extra):
             '-device', 'edu',
             '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
             '-no-reboot',
-            '-kernel', os.path.join(BUILD, 'bzImage'),
+            '-kernel', KERNEL,
             '-initrd', cpio, '-append', append]
 
 
@@ -376,8 +378,8 @@ def main():
     silence = int(os.environ.get('VMTEST_SILENCE', 180))
     logs = os.environ.get('VMTEST_LOGS', os.path.join(BUILD, 'logs'))
     os.makedirs(logs, exist_ok=True)
-    if not os.path.exists(os.path.join(BUILD, 'bzImage')):
-        sys.exit('vmtest: no build/bzImage: run "make kernel" first')
+    if not os.path.exists(KERNEL):
+        sys.exit('vmtest: no %s: run "make kernel" first' % KERNEL)
 
     expected = man.expected(cycles)
     root = os.path.join(BUILD, 'vmtest', 'root')

@@ -6,22 +6,24 @@
  * no zap of the file's mappings can take it away. Whoever programs an
  * IOMMU with a file's memory therefore pins the range first:
  *
- * - the pin holds the inode and the superblock, so the blocks of a file
- *   that is unlinked and closed stay the file's (and count as used) until
- *   the last pin of it goes;
+ * - the pin holds the file, so the blocks of a file that is unlinked and
+ *   closed stay the file's (and count as used) until the last pin of it
+ *   goes, and the filesystem cannot be unmounted meanwhile;
  * - shrinking the file below the end of a pinned range fails with -EBUSY,
  *   so no block a device may reach is ever freed and given to another
  *   file;
- * - the pin is recorded in the store by inode number, with the range and
- *   an owner cookie, rather than only in the VFS: that is what a handover
- *   must carry for pins that outlive the kernel (an IOMMU domain that keeps
- *   translating across kexec).
+ * - the pin is recorded in the store by inode number, with the file's
+ *   generation, the range and an owner cookie, rather than only in the VFS:
+ *   that is what a handover will have to carry for pins that outlive the
+ *   kernel (an IOMMU domain that keeps translating across kexec), which
+ *   this code does not do yet.
  *
  * Pins are taken with the file's invalidate_lock held shared, and shrinks
  * check them with it held exclusively: a pin cannot come in between the
  * check and the freeing of the blocks.
  */
 
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/guestmemfs.h>
 #include <linux/mm.h>
@@ -109,21 +111,24 @@ int gmfs_pin_check_shrink(struct inode *inode, loff_t size)
 
 /**
  * guestmemfs_pin - pin a range of a guestmemfs file and get its memory
- * @file: an open guestmemfs regular file
+ * @file: a guestmemfs regular file, open for writing
  * @start: first byte of the range, page aligned
  * @len: length of the range in bytes, page aligned, not zero
  * @owner: a cookie of the caller's, kept with the pin
  *
- * The range must lie within the file's size. Until guestmemfs_unpin(),
- * the file cannot shrink below the end of the range and its blocks stay
- * allocated to it, even if it is unlinked and closed. Whether the caller
- * may write to the memory is for the caller to check, from how @file was
- * opened. Takes the file's invalidate_lock, so it may be called with the
- * mmap_lock of a process that maps the file held, but not from a fault.
+ * The range must lie within the file (its last page may be the partial
+ * page at the end of the file). Until guestmemfs_unpin(), the file cannot
+ * shrink below the end of the range and its blocks stay allocated to it,
+ * even if it is unlinked and closed: the pin holds @file. A pin restricts
+ * what the file's writers can do, so it needs a descriptor open for
+ * writing, whatever the caller then lets a device do with the memory.
+ * Takes the file's invalidate_lock, so it may be called with the mmap_lock
+ * of a process that maps the file held, but not from a fault.
  *
  * Return: the pin, with the physical runs behind the range, or an
  * ERR_PTR(): -EINVAL for a file that is not a guestmemfs regular file or a
- * range that is unaligned, empty or past the end of the file; -ENOMEM.
+ * range that is unaligned, empty or past the end of the file; -EPERM for a
+ * file not open for writing; -ENOMEM.
  */
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner)
@@ -131,17 +136,19 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 	struct inode *inode;
 	struct guestmemfs_pin *pin;
 	unsigned int nr;
-	loff_t end;
+	u64 end;
 	u32 *map;
 
 	if (!is_guestmemfs_file(file) || start < 0 || !len ||
 	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
-	    check_add_overflow(start, (loff_t)len, &end) || end < 0)
+	    check_add_overflow((u64)start, len, &end) || end > MAX_LFS_FILESIZE)
 		return ERR_PTR(-EINVAL);
+	if (!(file->f_mode & FMODE_WRITE))
+		return ERR_PTR(-EPERM);
 	inode = file_inode(file);
 
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	if (end > i_size_read(inode)) {
+	if (end > PAGE_ALIGN(i_size_read(inode))) {
 		pin = ERR_PTR(-EINVAL);
 		goto out;
 	}
@@ -164,10 +171,11 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 	pin->owner = owner;
 	pin->ino = inode->i_ino;
 	pin->generation = inode->i_generation;
-	pin->inode = inode;
-	/* The superblock is active while @file is open: it stays so. */
-	atomic_inc(&inode->i_sb->s_active);
-	ihold(inode);
+	/*
+	 * The file keeps the inode, the mount and so the superblock; its
+	 * last fput(), after an unlink, frees the blocks.
+	 */
+	pin->file = get_file(file);
 
 	mutex_lock(&gmfs.lock);
 	hlist_add_head(&pin->node, &gmfs.pins[inode->i_ino]);
@@ -182,21 +190,17 @@ EXPORT_SYMBOL_GPL(guestmemfs_pin);
  * guestmemfs_unpin - release a pin
  * @pin: what guestmemfs_pin() returned
  *
- * The caller must no longer let any device reach the memory. If this was
- * the last reference to an unlinked file, its blocks are freed here. May
- * sleep.
+ * The caller must no longer let any device reach the memory. If the pin
+ * held the last reference to an unlinked file, its blocks are freed when
+ * the file is, by fput()'s deferred work: not under the caller's locks.
  */
 void guestmemfs_unpin(struct guestmemfs_pin *pin)
 {
-	struct inode *inode = pin->inode;
-	struct super_block *sb = inode->i_sb;
-
 	mutex_lock(&gmfs.lock);
 	hlist_del(&pin->node);
 	mutex_unlock(&gmfs.lock);
+	fput(pin->file);
 	kvfree(pin);
-	iput(inode);
-	deactivate_super(sb);
 }
 EXPORT_SYMBOL_GPL(guestmemfs_unpin);
 

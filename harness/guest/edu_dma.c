@@ -37,7 +37,11 @@
  * 0x40000) and bus addresses masked to 28 bits, ~100 ms after it is
  * started. Transfers are 2048 bytes: QEMU 7.2 aborts on one that ends at
  * the end of the buffer.
+ *
+ * mapbench (make bench): IOMMU_IOAS_MAP_FILE of 1 GiB into edu's domain from
+ * guestmemfs, a hugetlbfs memfd and a shmem memfd: time and page tables.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +62,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/memfd.h>
 #include <linux/magic.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
@@ -805,11 +810,89 @@ static int vfio_cdev(char *buf, size_t len)
 	return found;
 }
 
+/*
+ * The leaves of edu's VT-d page table over [iova, iova + len), counted by
+ * size, from the driver's debugfs dump (CONFIG_INTEL_IOMMU_DEBUGFS): a row
+ * per leaf, "IOVA_PFN | PML5E PML4E PDPE [PDE [PTE]]", so its number of
+ * entries says its level. Return: -1 if the dump cannot be read.
+ */
+static int vtd_leaves(uint64_t iova, uint64_t len, unsigned long *n1g,
+		      unsigned long *n2m, unsigned long *n4k)
+{
+	char line[512], dev[80], path[PATH_MAX];
+	bool ours = false;
+	FILE *f;
+
+	*n1g = *n2m = *n4k = 0;
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/iommu/intel/%s/domain_translation_struct",
+		 g.bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	snprintf(dev, sizeof(dev), "Device %s ", g.bdf);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long pfn, e[5];
+		int n;
+
+		if (!strncmp(line, "Device ", 7)) {
+			ours = !strncmp(line, dev, strlen(dev));
+			continue;
+		}
+		n = sscanf(line, "0x%llx | %llx %llx %llx %llx %llx", &pfn,
+			   &e[0], &e[1], &e[2], &e[3], &e[4]);
+		if (!ours || n < 4 || pfn << 12 < iova || pfn << 12 >= iova + len)
+			continue;
+		if (n == 4)
+			(*n1g)++;
+		else if (n == 5)
+			(*n2m)++;
+		else
+			(*n4k)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Open /dev/iommu and the device's cdev, bind them, and make an IOAS. */
+static int iommufd_bind(uint32_t *ioas)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char cdev[PATH_MAX];
+
+	g.iommu_fd = open("/dev/iommu", O_RDWR);
+	if (g.iommu_fd < 0) {
+		fail("open /dev/iommu: %s", strerror(errno));
+		return -1;
+	}
+	if (vfio_cdev(cdev, sizeof(cdev)))
+		return -1;
+	g.dev_fd = open(cdev, O_RDWR);
+	if (g.dev_fd < 0) {
+		fail("open %s: %s", cdev, strerror(errno));
+		return -1;
+	}
+	bind.iommufd = g.iommu_fd;
+	if (ioctl(g.dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		fail("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(g.iommu_fd, IOMMU_IOAS_ALLOC, &alloc)) {
+		fail("IOMMU_IOAS_ALLOC: %s", strerror(errno));
+		return -1;
+	}
+	*ioas = alloc.out_ioas_id;
+	ok("%s bound to iommufd (devid %u), IOAS %u", cdev, bind.out_devid,
+	   *ioas);
+	return 0;
+}
+
 static void run_iommufd(const char *dir)
 {
 	uint8_t p1[XFER], p2[XFER], p3[XFER];
 	uint8_t *a = NULL, *b = NULL, *bounce = NULL;
-	char cdev[PATH_MAX], pa[PATH_MAX], pb[PATH_MAX];
+	char pa[PATH_MAX], pb[PATH_MAX];
 	uint64_t bfree0, bfree_c, bfree, bsize = 0;
 	int afd = -1, bfd = -1;
 	uint32_t ioas = 0;
@@ -823,38 +906,8 @@ static void run_iommufd(const char *dir)
 	snprintf(pa, sizeof(pa), "%s/edu_dma_A", dir);
 	snprintf(pb, sizeof(pb), "%s/edu_dma_B", dir);
 
-	g.iommu_fd = open("/dev/iommu", O_RDWR);
-	if (g.iommu_fd < 0) {
-		fail("open /dev/iommu: %s", strerror(errno));
+	if (iommufd_bind(&ioas))
 		goto out;
-	}
-	if (vfio_cdev(cdev, sizeof(cdev)))
-		goto out;
-	g.dev_fd = open(cdev, O_RDWR);
-	if (g.dev_fd < 0) {
-		fail("open %s: %s", cdev, strerror(errno));
-		goto out;
-	}
-
-	{
-		struct vfio_device_bind_iommufd bind = {
-			.argsz = sizeof(bind),
-			.iommufd = g.iommu_fd,
-		};
-		struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-
-		if (ioctl(g.dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
-			fail("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
-			goto out;
-		}
-		if (ioctl(g.iommu_fd, IOMMU_IOAS_ALLOC, &alloc)) {
-			fail("IOMMU_IOAS_ALLOC: %s", strerror(errno));
-			goto out;
-		}
-		ioas = alloc.out_ioas_id;
-		ok("%s bound to iommufd (devid %u), IOAS %u", cdev,
-		   bind.out_devid, ioas);
-	}
 
 	afd = gmfs_create(pa, A_SIZE);
 	if (afd < 0)
@@ -920,6 +973,19 @@ static void run_iommufd(const char *dir)
 		attached = true;
 		ok("edu attached to IOAS %u (pt %u); bounce buffer at IOVA 0x%llx",
 		   ioas, at.pt_id, IOVA_BOUNCE);
+	}
+	{
+		unsigned long g1, m2, k4;
+
+		/* guestmemfs blocks, 2 MiB aligned: 2 MiB IOPTEs on VT-d */
+		if (vtd_leaves(IOVA_A, A_SIZE, &g1, &m2, &k4))
+			fail("VT-d page table dump: %s", strerror(errno));
+		else if (m2 != A_SIZE / GMFS_BLOCK || g1 || k4)
+			fail("A's %llu MiB in VT-d IOPTEs: %lu of 1 GiB, %lu of 2 MiB, %lu of 4 KiB; expected %llu of 2 MiB",
+			     A_SIZE / MiB, g1, m2, k4, A_SIZE / GMFS_BLOCK);
+		else
+			ok("A's %llu MiB in %lu VT-d IOPTEs of 2 MiB",
+			   A_SIZE / MiB, m2);
 	}
 	if (edu_open(&e, g.dev_fd))
 		goto out;
@@ -1344,6 +1410,153 @@ out:
 	unlink(pb);
 }
 
+/*
+ * make bench: IOMMU_IOAS_MAP_FILE of 1 GiB into the edu's VT-d domain,
+ * from a guestmemfs file, a 2 MiB hugetlbfs memfd and a shmem memfd, each
+ * populated first, so that the time is the pinning and the mapping. The
+ * IOMMU page-table pages are the rise of nr_iommu_pages in /proc/vmstat.
+ * guestmemfs is mapped a second time at an IOVA that is only 2 MiB
+ * aligned, where 1 GiB IOPTEs cannot be used.
+ */
+#define BENCH_SIZE	(1024 * MiB)
+
+static long iommu_pages(void)
+{
+	char line[128];
+	long v = -1;
+	FILE *f;
+
+	/* Fold the per-CPU deltas, or small changes do not show */
+	write_str("/proc/sys/vm/stat_refresh", "1");
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_iommu_pages %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int bench_file(const char *dir, const char *kind)
+{
+	char path[PATH_MAX];
+	uint8_t *m;
+	size_t i;
+	int fd;
+
+	if (!strcmp(kind, "guestmemfs")) {
+		snprintf(path, sizeof(path), "%s/edu_dma_bench", dir);
+		fd = gmfs_create(path, BENCH_SIZE);
+		unlink(path);
+		return fd;
+	}
+	fd = memfd_create(kind, strcmp(kind, "hugetlbfs") ? 0 :
+			  MFD_HUGETLB | MFD_HUGE_2MB);
+	if (fd < 0 || ftruncate(fd, BENCH_SIZE)) {
+		fail("%s memfd of 1 GiB: %s", kind, strerror(errno));
+		return -1;
+	}
+	/* Populated, as guest RAM is before a device is given it */
+	m = map_file(fd, BENCH_SIZE, kind);
+	if (!m) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < BENCH_SIZE; i += PAGE)
+		m[i] = 1;
+	munmap(m, BENCH_SIZE);
+	return fd;
+}
+
+static void bench_one(uint32_t ioas, int fd, const char *kind,
+		      uint64_t iova)
+{
+	struct iommu_ioas_map_file mf = {
+		.size = sizeof(mf),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.fd = fd,
+		.length = BENCH_SIZE,
+		.iova = iova,
+	};
+	struct iommu_ioas_unmap um = {
+		.size = sizeof(um),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = BENCH_SIZE,
+	};
+	unsigned long g1 = 0, m2 = 0, k4 = 0;
+	double t0, map_us, unmap_us;
+	long p0, p1, p2;
+
+	p0 = iommu_pages();
+	t0 = now_us();
+	if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf)) {
+		fail("IOMMU_IOAS_MAP_FILE of 1 GiB of %s: %s", kind,
+		     strerror(errno));
+		return;
+	}
+	map_us = now_us() - t0;
+	p1 = iommu_pages();
+	vtd_leaves(iova, BENCH_SIZE, &g1, &m2, &k4);
+	t0 = now_us();
+	if (ioctl(g.iommu_fd, IOMMU_IOAS_UNMAP, &um)) {
+		fail("IOMMU_IOAS_UNMAP of %s: %s", kind, strerror(errno));
+		return;
+	}
+	unmap_us = now_us() - t0;
+	p2 = iommu_pages();
+	ok("%s: 1 GiB at IOVA 0x%llx mapped in %.0f us with %ld IOMMU page-table pages (IOPTEs: %lu of 1 GiB, %lu of 2 MiB, %lu of 4 KiB), unmapped in %.0f us",
+	   kind, (unsigned long long)iova, map_us, p1 - p0, g1, m2, k4,
+	   unmap_us);
+	printf("BENCH: iommufd_map_file kind=%s mib=%llu iova=0x%llx map_us=%.0f unmap_us=%.0f pt_pages=%ld pt_pages_left=%ld iopte_1g=%lu iopte_2m=%lu iopte_4k=%lu\n",
+	       kind, BENCH_SIZE / MiB, (unsigned long long)iova, map_us,
+	       unmap_us, p1 - p0, p2 - p0, g1, m2, k4);
+}
+
+static void run_mapbench(const char *dir)
+{
+	static const char * const kinds[] = { "guestmemfs", "hugetlbfs",
+					      "shmem" };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	uint32_t ioas = 0;
+	unsigned int i;
+	int fd;
+
+	if (iommufd_bind(&ioas))
+		return;
+	/* A domain to map into: the device is attached before any map */
+	at.pt_id = ioas;
+	if (ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at)) {
+		fail("VFIO_DEVICE_ATTACH_IOMMUFD_PT(IOAS %u): %s", ioas,
+		     strerror(errno));
+		return;
+	}
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		fd = bench_file(dir, kinds[i]);
+		if (fd < 0)
+			continue;
+		/* 1 GiB aligned IOVAs: each kind may use 1 GiB IOPTEs */
+		bench_one(ioas, fd, kinds[i], (4ULL + 2 * i) << 30);
+		if (!strcmp(kinds[i], "guestmemfs"))
+			bench_one(ioas, fd, "guestmemfs-iova-2M-aligned",
+				  (12ULL << 30) + 2 * MiB);
+		close(fd);
+	}
+	ioctl(g.dev_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT,
+	      &(struct vfio_device_detach_iommufd_pt){ .argsz = sizeof(struct vfio_device_detach_iommufd_pt) });
+}
+
 int main(int argc, char **argv)
 {
 	char path[PATH_MAX], drv[64];
@@ -1354,8 +1567,9 @@ int main(int argc, char **argv)
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 3 || (strcmp(argv[1], "iommufd") && strcmp(argv[1], "type1"))) {
-		fprintf(stderr, "usage: %s iommufd|type1 GMFS_DIR\n", argv[0]);
+	if (argc != 3 || (strcmp(argv[1], "iommufd") && strcmp(argv[1], "type1") &&
+			  strcmp(argv[1], "mapbench"))) {
+		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n", argv[0]);
 		return 2;
 	}
 	mode = argv[1];
@@ -1394,6 +1608,8 @@ int main(int argc, char **argv)
 	if (!bind_vfio()) {
 		if (!strcmp(mode, "iommufd"))
 			run_iommufd(dir);
+		else if (!strcmp(mode, "mapbench"))
+			run_mapbench(dir);
 		else
 			run_type1(dir);
 	}

@@ -7,7 +7,6 @@
 #include <linux/types.h>
 
 struct file;
-struct inode;
 
 /**
  * struct guestmemfs_run - physically contiguous memory of a pinned range
@@ -44,7 +43,7 @@ struct guestmemfs_pin {
 	unsigned int ino;
 	u32 generation;
 	/* private: */
-	struct inode *inode;
+	struct file *file;
 	struct hlist_node node;
 	/* public: */
 	unsigned int nr_runs;

@@ -228,15 +228,17 @@ struct iommu_ioas_map {
  * Like IOMMU_IOAS_MAP, but the memory is named by a file and a range of it
  * rather than by a user address, so that no mapping of the file is needed
  * and memory that get_user_pages() cannot pin can be mapped. The range must
- * lie within the file. A WRITEABLE mapping needs a file opened for writing,
- * and one that is not sealed against writes.
+ * lie within the file. A READABLE mapping needs a file opened for reading; a
+ * WRITEABLE one needs a file opened for writing, and not sealed against
+ * writes.
  *
- * A guestmemfs range must be page aligned. It is mapped from the file's
- * physical blocks, with the largest IOPTEs the IOMMU, the blocks and the IOVA
- * allow, and stays pinned until it is unmapped: until then the file cannot
- * shrink below the end of the range (EBUSY), and its blocks stay allocated
- * even if the file is removed. In-kernel accesses to a guestmemfs range
- * (emulated devices) fail with EOPNOTSUPP.
+ * A guestmemfs range must be page aligned, and its file opened for writing.
+ * It is mapped from the file's physical blocks, with the largest IOPTEs the
+ * IOMMU, the blocks and the IOVA allow, and stays pinned until it is
+ * unmapped: until then the file cannot shrink below the end of the range
+ * (EBUSY), and its blocks stay allocated even if the file is removed.
+ * In-kernel accesses to a guestmemfs range (emulated devices) fail with
+ * EOPNOTSUPP.
  */
 struct iommu_ioas_map_file {
 	__u32 size;

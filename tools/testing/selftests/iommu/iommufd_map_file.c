@@ -13,8 +13,13 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -128,6 +133,9 @@ static int unmap(int fd, __u32 ioas_id, __u64 iova, __u64 length,
 #ifndef MFD_HUGE_2MB
 #define MFD_HUGE_2MB (21U << 26)
 #endif
+#ifndef GUESTMEMFS_MAGIC
+#define GUESTMEMFS_MAGIC 0x474d4653
+#endif
 
 #define MiB (1024UL * 1024)
 #define FILE_SIZE (8 * MiB)
@@ -160,7 +168,7 @@ static const char *gmfs_mount_dir(void)
 	}
 	snprintf(gmfs_dir, sizeof(gmfs_dir), "/tmp/iommufd-guestmemfs");
 	mkdir(gmfs_dir, 0755);
-	if (statfs(gmfs_dir, &sfs) == 0 && sfs.f_bsize == BLOCK)
+	if (statfs(gmfs_dir, &sfs) == 0 && sfs.f_type == GUESTMEMFS_MAGIC)
 		return gmfs_dir;
 	if (mount("none", gmfs_dir, "guestmemfs", 0, NULL)) {
 		gmfs_dir[0] = 0;
@@ -225,9 +233,17 @@ static int check_map(int fd, __u32 hwpt_id, __u64 iova, void *uptr,
 	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
 }
 
-/* How many bytes of [iova, iova + length) the mock maps with huge IOPTEs */
-static __u64 huge_bytes(struct __test_metadata *_metadata, int fd,
-			__u32 hwpt_id, __u64 iova, size_t length)
+/*
+ * How many bytes of [iova, iova + length) the mock maps with IOPTEs larger
+ * than its smallest, and with 2 MiB and 1 GiB ones in particular
+ */
+struct iopte_sizes {
+	__u64 huge, pmd, pud;
+};
+
+static struct iopte_sizes iopte_sizes(struct __test_metadata *_metadata,
+				      int fd, __u32 hwpt_id, __u64 iova,
+				      size_t length)
 {
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
@@ -235,9 +251,45 @@ static __u64 huge_bytes(struct __test_metadata *_metadata, int fd,
 		.id = hwpt_id,
 		.check_huge = { .iova = iova, .length = length },
 	};
+	struct iopte_sizes sz = {};
 
-	ASSERT_EQ(0, ioctl(fd, IOMMU_TEST_CMD, &cmd));
-	return cmd.check_huge.out_huge_bytes;
+	EXPECT_EQ(0, ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	sz.huge = cmd.check_huge.out_huge_bytes;
+	sz.pmd = cmd.check_huge.out_pmd_bytes;
+	sz.pud = cmd.check_huge.out_pud_bytes;
+	return sz;
+}
+
+/* Fold the per-CPU vmstat deltas, then read a /proc/vmstat counter */
+static long vmstat_read(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long v = -1;
+	FILE *f;
+	int fd;
+
+	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			perror("stat_refresh");
+		close(fd);
+	}
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ' ')
+			v = atol(line + len + 1);
+	fclose(f);
+	return v;
+}
+
+/* FOLL_PIN pins held now, over the whole system */
+static long pins_held(void)
+{
+	return vmstat_read("nr_foll_pin_acquired") -
+	       vmstat_read("nr_foll_pin_released");
 }
 
 FIXTURE(map_file)
@@ -323,8 +375,8 @@ TEST_F(map_file, map_check)
 	ASSERT_EQ(MAP_IOVA, iova);
 	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, MAP_IOVA, self->mem,
 			       FILE_SIZE));
-	huge = huge_bytes(_metadata, self->fd, self->hwpt_id, MAP_IOVA,
-			  FILE_SIZE);
+	huge = iopte_sizes(_metadata, self->fd, self->hwpt_id, MAP_IOVA,
+			   FILE_SIZE).huge;
 	/*
 	 * hugetlbfs pages and guestmemfs blocks are 2 MiB, physically
 	 * aligned, as is the IOVA: all of it is in the mock's 1 MiB IOPTEs.
@@ -347,6 +399,70 @@ TEST_F(map_file, map_check)
 	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, iova,
 			       self->mem + BLOCK + 4 * PAGE_SIZE, MiB));
 	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, iova, MiB, NULL));
+
+	/* The whole file at a chosen IOVA: aligned like the memory */
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, RW));
+	if (variant->kind != SHMEM) {
+		ASSERT_EQ(0, iova % BLOCK);
+		ASSERT_EQ(FILE_SIZE, iopte_sizes(_metadata, self->fd,
+						 self->hwpt_id, iova,
+						 FILE_SIZE).huge);
+	}
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, iova, FILE_SIZE, NULL));
+}
+
+/*
+ * guestmemfs blocks mapped with 2 MiB and 1 GiB IOPTEs, by a mock device
+ * with the large IOPTE sizes of x86: a 1 GiB file at a 1 GiB aligned IOVA,
+ * then 64 MiB of it at an IOVA that is only 2 MiB aligned. The file gets a
+ * 1 GiB aligned run when the carve-out has one free; GUESTMEMFS_EXPECT_PUD
+ * says the test VM's has.
+ */
+/* The mock keeps an entry per 2 KiB: 1 GiB is slow under emulation */
+TEST_F_TIMEOUT(map_file, large_iopte, 300)
+{
+	__u32 stdev, hwpt;
+	struct iopte_sizes sz;
+	char path[300];
+	__u64 iova = 0;
+	__u32 ioas;
+	int fd;
+
+	if (variant->kind != GUESTMEMFS)
+		SKIP(return, "guestmemfs's 1 GiB runs");
+	snprintf(path, sizeof(path), "%s/large.%d", gmfs_mount_dir(), getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	if (ftruncate(fd, 1024 * MiB))
+		SKIP(close(fd); return, "no 1 GiB free in guestmemfs");
+
+	/* An IOAS of its own: a new device would share an existing domain */
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas));
+	ASSERT_EQ(0, mock_domain(self->fd, ioas, MOCK_FLAGS_DEVICE_LARGE_IOVA,
+				 &stdev, &hwpt));
+	ASSERT_EQ(0, map_file(self->fd, ioas, fd, 0, 1024 * MiB, &iova, RW));
+	sz = iopte_sizes(_metadata, self->fd, hwpt, iova, 1024 * MiB);
+	printf("# 1 GiB at IOVA 0x%llx: %llu MiB in 1 GiB IOPTEs, %llu MiB in 2 MiB ones\n",
+	       (unsigned long long)iova, (unsigned long long)sz.pud / MiB,
+	       (unsigned long long)sz.pmd / MiB);
+	/* The kernel chose an IOVA aligned like guestmemfs's 1 GiB runs */
+	ASSERT_EQ(0, iova % (1024 * MiB));
+	ASSERT_EQ(1024 * MiB, sz.pud + sz.pmd);
+	if (getenv("GUESTMEMFS_EXPECT_PUD"))
+		ASSERT_EQ(1024 * MiB, sz.pud);
+	ASSERT_EQ(0, unmap(self->fd, ioas, iova, 1024 * MiB, NULL));
+
+	/* 2 MiB aligned: no 1 GiB IOPTE can be used */
+	iova = 1024 * MiB + BLOCK;
+	ASSERT_EQ(0, map_file(self->fd, ioas, fd, 0, 64 * MiB, &iova, FIXED));
+	sz = iopte_sizes(_metadata, self->fd, hwpt, iova, 64 * MiB);
+	ASSERT_EQ(0, sz.pud);
+	ASSERT_EQ(64 * MiB, sz.pmd);
+	ASSERT_EQ(0, unmap(self->fd, ioas, iova, 64 * MiB, NULL));
+	ASSERT_EQ(0, destroy(self->fd, stdev));
+	close(fd);
 }
 
 /* A second domain filled from the first, and a copy to another IOAS */
@@ -376,10 +492,12 @@ TEST_F(map_file, second_domain_and_copy)
 	ASSERT_EQ(0, check_map(self->fd, hwpt3, MAP_IOVA, self->mem,
 			       FILE_SIZE));
 
-	/* The copy keeps the memory mapped when the original goes */
+	/* The copy keeps the memory mapped, and pinned, when the original goes */
 	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
 	ASSERT_EQ(0, check_map(self->fd, hwpt3, MAP_IOVA, self->mem,
 			       FILE_SIZE));
+	if (variant->kind == GUESTMEMFS)
+		EXPECT_ERRNO(EBUSY, ftruncate(self->mfd, 0));
 	ASSERT_EQ(0, destroy(self->fd, stdev3));
 	ASSERT_EQ(0, destroy(self->fd, stdev2));
 	ASSERT_EQ(0, unmap(self->fd, ioas2, MAP_IOVA, FILE_SIZE, NULL));
@@ -389,7 +507,7 @@ TEST_F(map_file, second_domain_and_copy)
 TEST_F(map_file, errors)
 {
 	__u64 iova = MAP_IOVA;
-	int efd, rofd, closed;
+	int efd, rofd, wofd, closed;
 	char proc[64];
 
 	/* Not a file descriptor */
@@ -420,6 +538,10 @@ TEST_F(map_file, errors)
 				      PAGE_SIZE, &iova, FIXED));
 	EXPECT_ERRNO(EOVERFLOW, map_file(self->fd, self->ioas_id, self->mfd,
 					 -1ULL, PAGE_SIZE, &iova, RW));
+	/* start + length wraps to a small number */
+	EXPECT_ERRNO(EOVERFLOW, map_file(self->fd, self->ioas_id, self->mfd,
+					 2 * PAGE_SIZE, -2ULL * PAGE_SIZE,
+					 &iova, RW));
 
 	/* Flags: unknown, or neither read nor write */
 	EXPECT_ERRNO(EOPNOTSUPP, map_file(self->fd, self->ioas_id, self->mfd,
@@ -431,17 +553,37 @@ TEST_F(map_file, errors)
 	EXPECT_ERRNO(ENOENT, map_file(self->fd, 0, self->mfd, 0, PAGE_SIZE,
 				      &iova, RW));
 
-	/* A read-only descriptor: readable by the device, not writeable */
+	/*
+	 * A read-only descriptor: never writeable by the device. A memfd is
+	 * readable; a guestmemfs pin needs write access whatever the device
+	 * does, as it keeps the file's writers from shrinking it.
+	 */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", self->mfd);
 	rofd = open(proc, O_RDONLY);
 	ASSERT_LE(0, rofd);
 	EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, rofd, 0,
 				     FILE_SIZE, &iova, FIXED));
 	iova = MAP_IOVA;
-	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, rofd, 0, FILE_SIZE,
-			      &iova, IOMMU_IOAS_MAP_FIXED_IOVA |
-					     IOMMU_IOAS_MAP_READABLE));
+	if (variant->kind == GUESTMEMFS) {
+		EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, rofd, 0,
+					     FILE_SIZE, &iova,
+					     IOMMU_IOAS_MAP_FIXED_IOVA |
+						     IOMMU_IOAS_MAP_READABLE));
+		ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+				      FILE_SIZE, &iova, FIXED));
+	} else {
+		ASSERT_EQ(0, map_file(self->fd, self->ioas_id, rofd, 0,
+				      FILE_SIZE, &iova,
+				      IOMMU_IOAS_MAP_FIXED_IOVA |
+					      IOMMU_IOAS_MAP_READABLE));
+	}
 	close(rofd);
+	/* A write-only one: not readable by the device */
+	wofd = open(proc, O_WRONLY);
+	ASSERT_LE(0, wofd);
+	EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, wofd, 0,
+				     PAGE_SIZE, &iova, FIXED));
+	close(wofd);
 
 	/* Taken IOVA */
 	EXPECT_ERRNO(EEXIST, map_file(self->fd, self->ioas_id, self->mfd, 0,
@@ -454,13 +596,20 @@ TEST_F(map_file, errors)
 					      self->mem, FILE_SIZE, &iova));
 }
 
-/* In-kernel accesses: memfd pages can be read; guestmemfs ranges cannot. */
+/*
+ * In-kernel accesses: memfd pages can be read, written and pinned;
+ * guestmemfs ranges cannot.
+ */
 TEST_F(map_file, access)
 {
 	struct iommu_test_cmd create = {
 		.size = sizeof(create),
 		.op = IOMMU_TEST_OP_CREATE_ACCESS,
 		.id = self->ioas_id,
+		/* An access that pins pages, as a mediated device's does */
+		.create_access = {
+			.flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+		},
 	};
 	struct iommu_test_cmd rw = {
 		.size = sizeof(rw),
@@ -490,14 +639,26 @@ TEST_F(map_file, access)
 		EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
 		EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->fd, IOMMU_TEST_CMD, &pages));
 	} else {
+		struct iommu_test_cmd destroy_pages = {
+			.size = sizeof(destroy_pages),
+			.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+			.id = access,
+		};
+
+		/* Read, then write, through the pfn reader */
 		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
 		ASSERT_EQ(0, memcmp(tmp, self->mem + 3 * PAGE_SIZE,
 				    sizeof(tmp)));
-		rw.access_rw.flags = MOCK_ACCESS_RW_SLOW_PATH;
-		memset(tmp, 0, sizeof(tmp));
+		memset(tmp, 0x5a, sizeof(tmp));
+		rw.access_rw.flags = MOCK_ACCESS_RW_WRITE;
 		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &rw));
 		ASSERT_EQ(0, memcmp(tmp, self->mem + 3 * PAGE_SIZE,
 				    sizeof(tmp)));
+		/* Pinned pages are the file's: the mock compares them */
+		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &pages));
+		destroy_pages.destroy_access_pages.access_pages_id =
+			pages.access_pages.out_access_pages_id;
+		ASSERT_EQ(0, ioctl(self->fd, IOMMU_TEST_CMD, &destroy_pages));
 	}
 	close(access);
 	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
@@ -533,6 +694,193 @@ TEST_F(map_file, shrink_busy)
 	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE / 2,
 			   NULL));
 	ASSERT_EQ(0, ftruncate(self->mfd, 0));
+}
+
+/* Closing the iommufd unmaps and unpins everything, as unmap does. */
+TEST_F(map_file, close_unpins)
+{
+	__u64 iova = MAP_IOVA;
+	long pins = pins_held();
+
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	if (variant->kind == GUESTMEMFS)
+		EXPECT_ERRNO(EBUSY, ftruncate(self->mfd, 0));
+	else
+		ASSERT_LE(pins + (long)(FILE_SIZE / PAGE_SIZE), pins_held());
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	ASSERT_EQ(0, ftruncate(self->mfd, 0));
+	/* No page stays pinned: folio_add_pins() and unpins balance */
+	ASSERT_EQ(pins, pins_held());
+}
+
+/* A memfd's pins are taken and dropped in pairs, whatever the path. */
+TEST_F(map_file, pins_balance)
+{
+	__u32 stdev2, hwpt2;
+	__u64 iova = MAP_IOVA;
+	long pins;
+
+	if (variant->kind == GUESTMEMFS)
+		SKIP(return, "guestmemfs takes no page pins");
+	pins = pins_held();
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0,
+			      FILE_SIZE, &iova, FIXED));
+	/* One pin per page, in the one domain that stores them */
+	ASSERT_EQ(pins + (long)(FILE_SIZE / PAGE_SIZE), pins_held());
+	ASSERT_EQ(0, mock_domain(self->fd, self->ioas_id, 0, &stdev2, &hwpt2));
+	ASSERT_EQ(pins + (long)(FILE_SIZE / PAGE_SIZE), pins_held());
+	ASSERT_EQ(0, destroy(self->fd, stdev2));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+	ASSERT_EQ(pins, pins_held());
+}
+
+/* Write seals hold against a device as against a shared mmap(). */
+TEST_F(map_file, seals)
+{
+	__u64 iova = MAP_IOVA;
+	int mfd;
+
+	if (variant->kind != SHMEM)
+		SKIP(return, "seals are shmem memfds'");
+	mfd = memfd_create("sealed", MFD_ALLOW_SEALING);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, FILE_SIZE));
+	/* A writeable mapping keeps F_SEAL_WRITE out while it exists */
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, mfd, 0, FILE_SIZE,
+			      &iova, FIXED));
+	EXPECT_ERRNO(EBUSY, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, mfd, 0,
+				     FILE_SIZE, &iova, FIXED));
+	close(mfd);
+
+	/* F_SEAL_FUTURE_WRITE: no new writeable mapping, readable ones go */
+	mfd = memfd_create("sealed", MFD_ALLOW_SEALING);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, FILE_SIZE));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+	EXPECT_ERRNO(EPERM, map_file(self->fd, self->ioas_id, mfd, 0,
+				     FILE_SIZE, &iova, FIXED));
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, mfd, 0, FILE_SIZE,
+			      &iova, IOMMU_IOAS_MAP_FIXED_IOVA |
+					     IOMMU_IOAS_MAP_READABLE));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE, NULL));
+	close(mfd);
+}
+
+/* Drop CAP_IPC_LOCK from the effective set, so pins are charged. */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &=
+		~CAP_TO_MASK(CAP_IPC_LOCK);
+	return syscall(SYS_capset, &hdr, data);
+}
+
+static long vm_locked_kb(pid_t pid)
+{
+	char path[64], line[128];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * Per-process (RLIMIT_MEMLOCK of the mm) accounting of memfd pins, taken
+ * in another process than the one that mapped the file: a domain attached
+ * by a child fills from the parent's mapping, and the parent is charged.
+ */
+TEST_F(map_file, remote_fill_charges_mapper)
+{
+	struct iommu_option opt = {
+		.size = sizeof(opt),
+		.option_id = IOMMU_OPTION_RLIMIT_MODE,
+		.op = IOMMU_OPTION_OP_SET,
+		.val64 = 1,
+	};
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	pid_t pid;
+	int status;
+
+	if (variant->kind == GUESTMEMFS)
+		SKIP(return, "guestmemfs pins are not charged");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		__u32 ioas, stdev, hwpt;
+		__u64 iova = MAP_IOVA;
+		long before;
+		pid_t child;
+		int fd = open("/dev/iommu", O_RDWR);
+
+		/* Charged per process: no objects may exist yet */
+		if (fd < 0 || ioctl(fd, IOMMU_OPTION, &opt) ||
+		    setrlimit(RLIMIT_MEMLOCK, &unlimited) || drop_ipc_lock() ||
+		    ioas_alloc(fd, &ioas))
+			_exit(1);
+		before = vm_locked_kb(getpid());
+		if (map_file(fd, ioas, self->mfd, 0, FILE_SIZE, &iova, FIXED))
+			_exit(2);
+		child = fork();
+		if (!child)
+			_exit(mock_domain(fd, ioas, 0, &stdev, &hwpt) ? 3 : 0);
+		if (child < 0 || waitpid(child, &status, 0) != child ||
+		    !WIFEXITED(status) || WEXITSTATUS(status))
+			_exit(4);
+		if (vm_locked_kb(getpid()) != before + (long)(FILE_SIZE / 1024))
+			_exit(5);
+		if (unmap(fd, ioas, MAP_IOVA, FILE_SIZE, NULL) ||
+		    vm_locked_kb(getpid()) != before)
+			_exit(6);
+		close(fd);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+/* A pinned guestmemfs file keeps its filesystem mounted. */
+TEST_F(map_file, umount_busy)
+{
+	static const char dir[] = "/tmp/iommufd-guestmemfs-umount";
+	__u64 iova = MAP_IOVA;
+	char path[300];
+	int fd;
+
+	if (variant->kind != GUESTMEMFS)
+		SKIP(return, "a guestmemfs mount");
+	mkdir(dir, 0755);
+	ASSERT_EQ(0, mount("none", dir, "guestmemfs", 0, NULL));
+	snprintf(path, sizeof(path), "%s/umount.%d", dir, getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, BLOCK));
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, fd, 0, BLOCK, &iova,
+			      FIXED));
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(0, close(fd));
+	EXPECT_ERRNO(EBUSY, umount(dir));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, BLOCK, NULL));
+	ASSERT_EQ(0, umount(dir));
 }
 
 /*
