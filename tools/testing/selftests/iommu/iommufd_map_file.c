@@ -1018,7 +1018,20 @@ static void fail_nth_sweep(struct __test_metadata *_metadata, int mfd)
 	close(nth_fd);
 }
 
-TEST(fail_nth_memfd)
+FIXTURE(fail_nth)
+{
+};
+
+FIXTURE_SETUP(fail_nth)
+{
+}
+
+FIXTURE_TEARDOWN(fail_nth)
+{
+}
+
+/* A few hundred runs, each adding a mock device: minutes under emulation */
+TEST_F_TIMEOUT(fail_nth, memfd, 600)
 {
 	char path[300];
 	int mfd = make_file(SHMEM, path, sizeof(path));
@@ -1028,7 +1041,7 @@ TEST(fail_nth_memfd)
 	close(mfd);
 }
 
-TEST(fail_nth_guestmemfs)
+TEST_F_TIMEOUT(fail_nth, guestmemfs, 600)
 {
 	char path[300];
 	int mfd = make_file(GUESTMEMFS, path, sizeof(path));
