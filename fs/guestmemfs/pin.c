@@ -187,6 +187,29 @@ out:
 EXPORT_SYMBOL_GPL(guestmemfs_pin);
 
 /**
+ * guestmemfs_pin_dup - pin a part of a pinned range again, for a new owner
+ * @pin: a pin
+ * @offset: first byte of the part, from the start of @pin's range, page
+ *	aligned
+ * @len: its length in bytes, page aligned, within @pin's range
+ * @owner: the new pin's owner cookie
+ *
+ * For a user that takes over memory someone else pinned and must keep it
+ * pinned when the other lets go: an IOMMU domain preserved for a live
+ * update, say, which outlives the mappings it was made of.
+ *
+ * Return: the new pin, or an ERR_PTR() as guestmemfs_pin() gives.
+ */
+struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
+					  u64 offset, u64 len, u64 owner)
+{
+	if (offset > pin->len || len > pin->len - offset)
+		return ERR_PTR(-EINVAL);
+	return guestmemfs_pin(pin->file, pin->start + offset, len, owner);
+}
+EXPORT_SYMBOL_GPL(guestmemfs_pin_dup);
+
+/**
  * guestmemfs_unpin - release a pin
  * @pin: what guestmemfs_pin() returned
  *

@@ -55,6 +55,8 @@ void guestmemfs_reserve_carveout(void);
 bool is_guestmemfs_file(const struct file *file);
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner);
+struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
+					  u64 offset, u64 len, u64 owner);
 void guestmemfs_unpin(struct guestmemfs_pin *pin);
 const struct guestmemfs_run *
 guestmemfs_pin_run(const struct guestmemfs_pin *pin, u64 offset);
@@ -69,6 +71,13 @@ static inline bool is_guestmemfs_file(const struct file *file)
 static inline struct guestmemfs_pin *guestmemfs_pin(struct file *file,
 						    loff_t start, u64 len,
 						    u64 owner)
+{
+	return ERR_PTR(-EINVAL);
+}
+
+static inline struct guestmemfs_pin *
+guestmemfs_pin_dup(const struct guestmemfs_pin *pin, u64 offset, u64 len,
+		   u64 owner)
 {
 	return ERR_PTR(-EINVAL);
 }

@@ -52,6 +52,9 @@ enum {
 	IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d,
 	IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e,
 	IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f,
+	/* 0x90 to 0x94 are mainline's */
+	IOMMUFD_CMD_HWPT_LU_SET_PRESERVE = 0x95,
+	IOMMUFD_CMD_HWPT_LU_RESTORE = 0x96,
 };
 
 /**
@@ -850,4 +853,80 @@ struct iommu_fault_alloc {
 	__u32 out_fault_fd;
 };
 #define IOMMU_FAULT_QUEUE_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC)
+
+/**
+ * enum iommufd_hwpt_lu_flags - Flags for IOMMU_HWPT_LU_SET_PRESERVE
+ * @IOMMU_HWPT_LU_UNMARK: Undo an earlier marking: the HWPT is no longer to
+ *                        be preserved, and its IOAS can change again
+ */
+enum iommufd_hwpt_lu_flags {
+	IOMMU_HWPT_LU_UNMARK = 1 << 0,
+};
+
+/**
+ * struct iommu_hwpt_lu_set_preserve - ioctl(IOMMU_HWPT_LU_SET_PRESERVE)
+ * @size: sizeof(struct iommu_hwpt_lu_set_preserve)
+ * @hwpt_id: A paging HWPT
+ * @hwpt_token: A token the VMM chooses, by which IOMMU_HWPT_LU_RESTORE finds
+ *              the HWPT's translation again after a live update; must be 0
+ *              with IOMMU_HWPT_LU_UNMARK
+ * @flags: Combination of enum iommufd_hwpt_lu_flags
+ * @__reserved: Must be 0
+ *
+ * Mark a paging HWPT for preservation across a live update (kexec with
+ * kexec handover): the devices attached to it keep their DMA translation
+ * through the update, in an IOMMU_DOMAIN_PKERNFS domain made of the HWPT's
+ * page tables, which the VMM of the next kernel takes back with
+ * IOMMU_HWPT_LU_RESTORE and replaces with a HWPT of its own.
+ *
+ * Every mapping of the HWPT's IOAS must be a guestmemfs range mapped with
+ * IOMMU_IOAS_MAP_FILE, whose memory survives the update (EINVAL otherwise,
+ * and nothing is marked). From marking on, the IOAS cannot change: mapping
+ * and unmapping fail with EBUSY until the HWPT is unmarked or destroyed. A
+ * token that another HWPT is marked with fails with EADDRINUSE; marking a
+ * HWPT again changes its token. Tokens are system-wide: the VMM of the next
+ * kernel is another process, with another iommufd. A nesting parent cannot
+ * be marked (EOPNOTSUPP): the nested translation is not handed over.
+ *
+ * The layout of the first 16 bytes is that of the iommu live update series
+ * posted in 2025-2026.
+ */
+struct iommu_hwpt_lu_set_preserve {
+	__u32 size;
+	__u32 hwpt_id;
+	__aligned_u64 hwpt_token;
+	__u32 flags;
+	__u32 __reserved;
+};
+
+#define IOMMU_HWPT_LU_SET_PRESERVE _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_LU_SET_PRESERVE)
+
+/**
+ * struct iommu_hwpt_lu_restore - ioctl(IOMMU_HWPT_LU_RESTORE)
+ * @size: sizeof(struct iommu_hwpt_lu_restore)
+ * @flags: Must be 0
+ * @hwpt_token: The token the HWPT was marked with before the live update
+ * @out_hwpt_id: The HWPT of the inherited IOMMU_DOMAIN_PKERNFS domain
+ * @__reserved: Must be 0
+ *
+ * After a live update, a device whose HWPT was preserved is still attached
+ * to its old translation, an IOMMU_DOMAIN_PKERNFS domain, and binding it to
+ * an iommufd keeps it so. This returns a HWPT for that domain, found by the
+ * token among the devices bound to this iommufd (ENOENT if none is in it).
+ * The HWPT cannot be mapped or unmapped; attaching the device to a paging
+ * HWPT replaces it, without a window in which DMA is blocked, once the
+ * kernel has checked that the new HWPT maps every IOVA the old domain maps,
+ * to the same memory, with at least its permissions (EINVAL otherwise, and
+ * nothing changes). Destroying it once no device uses it frees the old
+ * page tables and lets the memory they reached go.
+ */
+struct iommu_hwpt_lu_restore {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 hwpt_token;
+	__u32 out_hwpt_id;
+	__u32 __reserved;
+};
+
+#define IOMMU_HWPT_LU_RESTORE _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_LU_RESTORE)
 #endif
