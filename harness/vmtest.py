@@ -202,6 +202,9 @@ def qemu_cmd(cpio, cycles, extra):
     accel = os.environ.get('VMTEST_ACCEL', 'tcg')
     append = ' '.join([
         'console=ttyS0,115200', 'panic=-1', 'oops=panic', 'intel_iommu=on',
+        # Tests read boot messages back from dmesg after fault-injection
+        # sweeps have logged thousands of lines.
+        'log_buf_len=4M',
         'vmtest.boot=0', 'vmtest.cycles=%d' % cycles,
         'vmtest.marker=%s' % secrets.token_hex(8)] + extra +
         [os.environ.get('VMTEST_APPEND', '')]).strip()
