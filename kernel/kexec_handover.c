@@ -27,7 +27,9 @@
 #include <linux/page-isolation.h>
 #include <linux/sched/clock.h>
 #include <linux/slab.h>
+#include <linux/range.h>
 #include <linux/string.h>
+#include <linux/unaligned.h>
 
 #include <asm/early_ioremap.h>
 
@@ -115,6 +117,44 @@ static int __init kho_parse_scratch(char *p)
 	return -EINVAL;
 }
 early_param("kho_scratch", kho_parse_scratch);
+
+/*
+ * What a kernel booted with a handover does with the memory outside the
+ * scratch areas when the handover is broken (kho_on_error=): the previous
+ * kernel preserved some of it, guests and devices may still be using it,
+ * and this kernel cannot tell which.
+ */
+enum kho_on_error {
+	/* Keep all of it out of the page allocator, run on scratch only */
+	KHO_ON_ERROR_SCRATCH,
+	/* Stop: the operator decides */
+	KHO_ON_ERROR_PANIC,
+	/* Give it all to the page allocator, as after a plain kexec */
+	KHO_ON_ERROR_RECLAIM,
+};
+
+static const char * const kho_on_error_names[] = {
+	[KHO_ON_ERROR_SCRATCH] = "scratch",
+	[KHO_ON_ERROR_PANIC] = "panic",
+	[KHO_ON_ERROR_RECLAIM] = "reclaim",
+};
+
+static enum kho_on_error kho_on_error __initdata;
+
+static int __init kho_parse_on_error(char *p)
+{
+	int i = p ? match_string(kho_on_error_names,
+				 ARRAY_SIZE(kho_on_error_names), p) : -EINVAL;
+
+	if (i < 0) {
+		pr_err("kho_on_error=%s: expected scratch, panic or reclaim\n",
+		       p ?: "");
+		return -EINVAL;
+	}
+	kho_on_error = i;
+	return 0;
+}
+early_param("kho_on_error", kho_parse_on_error);
 
 /* The scratch areas in use: set aside at boot, or handed over. */
 static struct kho_scratch *kho_scratch;
@@ -216,11 +256,26 @@ fail:
 #define KHO_PAGE_MAGIC		0x4b484f50UL	/* "KHOP" */
 #define KHO_PAGE_ORDER_MASK	0xffUL
 
+#define PROP_UNMAPPED_MEMORY		"unmapped-memory"
+/* Ranges of memory outside the direct map a handover can carry */
+#define KHO_UNMAPPED_MAX		64
+/* Bad parts of a sound handover reported one by one, then counted */
+#define KHO_BAD_REPORT_MAX		16
+
 static struct kho_in {
 	/* The root FDT, 0 if there is none or it was rejected. */
 	phys_addr_t fdt_phys;
 	phys_addr_t scratch_phys;
 	phys_addr_t mem_map;
+	/* Why the handover is broken, if it is: kho_memory_init() acts */
+	const char *broken;
+	phys_addr_t broken_at;
+	/* Memory outside the direct map, taken out before it was built */
+	struct range unmapped[KHO_UNMAPPED_MAX];
+	unsigned int nr_unmapped;
+	/* Which of them an owner took back with kho_claim_unmapped() */
+	DECLARE_BITMAP(claimed, KHO_UNMAPPED_MAX);
+	unsigned long bad_reported;
 	/* Claims of preserved blocks by kho_restore_*() */
 	spinlock_t lock;
 } kho_in = {
@@ -231,6 +286,15 @@ static void __init kho_in_reject(const char *why, phys_addr_t where)
 {
 	pr_err("ignoring the handover from the previous kernel: %s (at %pa)\n",
 	       why, &where);
+}
+
+/* A bad part of a sound handover, dropped: the first few are named */
+static void __init kho_in_drop(const char *why, phys_addr_t phys,
+			       phys_addr_t size)
+{
+	if (kho_in.bad_reported++ < KHO_BAD_REPORT_MAX)
+		pr_err("dropping part of the handover: %s (%pa, %pa bytes)\n",
+		       why, &phys, &size);
 }
 
 /*
@@ -290,6 +354,134 @@ static const char * __init kho_check_scratch(const struct kho_scratch *s,
 	return NULL;
 }
 
+/* Is [phys, phys + size) in one of the @cnt areas of @s? */
+static bool __init kho_overlaps(const struct kho_scratch *s, unsigned int cnt,
+				phys_addr_t phys, phys_addr_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < cnt; i++)
+		if (phys < s[i].addr + s[i].size && s[i].addr < phys + size)
+			return true;
+	return false;
+}
+
+/* The root FDT, mapped at @fdt: what is wrong with it, or NULL */
+static const char * __init kho_check_fdt(const void *fdt, u64 fdt_len,
+					 const u64 **map)
+{
+	int len;
+
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > fdt_len)
+		return "truncated or corrupt FDT";
+	if (fdt_node_check_compatible(fdt, 0, KHO_FDT_COMPATIBLE))
+		return "FDT is not " KHO_FDT_COMPATIBLE;
+	*map = fdt_getprop(fdt, 0, PROP_PRESERVED_MEMORY_MAP, &len);
+	if (!*map || len != sizeof(**map))
+		return "no " PROP_PRESERVED_MEMORY_MAP;
+	return NULL;
+}
+
+/* Map the list of scratch areas and check it */
+static const char * __init kho_map_scratch(phys_addr_t phys, u64 len,
+					   unsigned int cnt,
+					   struct kho_scratch **scratch,
+					   phys_addr_t *where)
+{
+	if (!cnt || cnt > KHO_SCRATCH_MAX ||
+	    len != cnt * sizeof(struct kho_scratch) ||
+	    !kho_usable_memory(phys, len))
+		return "bad scratch area list";
+	*scratch = early_memremap(phys, len);
+	if (!*scratch)
+		return "cannot map the scratch area list";
+	return kho_check_scratch(*scratch, cnt, where);
+}
+
+/*
+ * Map the root FDT and check it. The previous kernel writes its root FDT
+ * in one page and preserves that page, which is all this kernel checks and
+ * reserves: an FDT that may extend past it is not one it wrote.
+ */
+static const char * __init kho_map_fdt(phys_addr_t phys, u64 len,
+				       const struct kho_scratch *scratch,
+				       unsigned int cnt, void **fdt,
+				       const u64 **map)
+{
+	if (len > PAGE_SIZE)
+		return "FDT larger than a page";
+	if (!PAGE_ALIGNED(phys) || len < sizeof(struct fdt_header) ||
+	    !kho_usable_memory(phys, len))
+		return "FDT outside memory";
+	if (kho_overlaps(scratch, cnt, phys, len))
+		return "FDT in scratch memory";
+	*fdt = early_memremap(phys, len);
+	if (!*fdt)
+		return "cannot map the FDT";
+	return kho_check_fdt(*fdt, len, map);
+}
+
+/* Is an unmapped range of the handover one this kernel can keep out? */
+static const char * __init kho_unmapped_problem(phys_addr_t base, u64 size,
+						const struct kho_scratch *s,
+						unsigned int cnt,
+						phys_addr_t fdt_phys)
+{
+	unsigned int i;
+
+	if (!size || !PAGE_ALIGNED(base) || !PAGE_ALIGNED(size) ||
+	    base + size < base)
+		return "misaligned unmapped range";
+	if (!kho_usable_memory(base, size))
+		return "unmapped range outside memory";
+	if (kho_overlaps(s, cnt, base, size) ||
+	    (fdt_phys < base + size && base < fdt_phys + PAGE_SIZE) ||
+	    memblock_is_region_reserved(base, size))
+		return "unmapped range over memory in use";
+	for (i = 0; i < kho_in.nr_unmapped; i++)
+		if (base <= kho_in.unmapped[i].end &&
+		    kho_in.unmapped[i].start < base + size)
+			return "overlapping unmapped ranges";
+	return NULL;
+}
+
+/*
+ * Memory the previous kernel handed over outside its direct map (a
+ * filesystem's carve-out, say) must stay out of this kernel's memory map,
+ * and so be taken out of memblock before the direct map is built, here.
+ * A range that cannot be is dropped, and reported; the others are kept.
+ */
+static void __init kho_in_take_unmapped(const void *fdt,
+					const struct kho_scratch *s,
+					unsigned int cnt, phys_addr_t fdt_phys)
+{
+	int len, i;
+	const u64 *val = fdt_getprop(fdt, 0, PROP_UNMAPPED_MEMORY, &len);
+
+	if (!val)
+		return;
+	if (len % (2 * sizeof(u64)) ||
+	    len / (2 * sizeof(u64)) > KHO_UNMAPPED_MAX) {
+		kho_in_drop("bad " PROP_UNMAPPED_MEMORY, fdt_phys, len);
+		return;
+	}
+	for (i = 0; i < len / (2 * sizeof(u64)); i++) {
+		phys_addr_t base = get_unaligned(&val[2 * i]);
+		u64 size = get_unaligned(&val[2 * i + 1]);
+		const char *why;
+
+		why = kho_unmapped_problem(base, size, s, cnt, fdt_phys);
+		if (!why && memblock_remove(base, size))
+			why = "cannot remove an unmapped range from memory";
+		if (why) {
+			kho_in_drop(why, base, size);
+			continue;
+		}
+		kho_in.unmapped[kho_in.nr_unmapped++] =
+			(struct range){ base, base + size - 1 };
+	}
+}
+
 /**
  * kho_populate - take the handover from the previous kernel
  * @fdt_phys: physical address of the root FDT
@@ -298,80 +490,46 @@ static const char * __init kho_check_scratch(const struct kho_scratch *s,
  * @scratch_len: size of that array in bytes
  *
  * Called by the architecture's boot code once the firmware memory map is in
- * memblock and before anything is allocated from it. If the FDT and the
- * scratch areas are sane, marks the scratch areas and limits memblock
- * allocations to them until kho_memory_init() has reserved the preserved
- * memory. Otherwise reports why, once, and ignores the handover.
+ * memblock and before anything is allocated from it or directly mapped.
  *
- * Return: 0 if the handover is taken, -EINVAL if it is ignored.
+ * If the scratch areas are sane, marks them and limits memblock
+ * allocations to them until kho_memory_init() has reserved the preserved
+ * memory; takes the unmapped ranges of the handover out of memblock. If
+ * the root FDT is not sane, the handover is broken, and kho_memory_init()
+ * acts as kho_on_error= says. Without sane scratch areas there is nothing
+ * to run on but all memory: kho_on_error=reclaim boots as after a plain
+ * kexec, otherwise this panics.
+ *
+ * Return: 0 if this kernel runs on the scratch areas, -EINVAL if it ignores
+ * the handover.
  */
 int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 			phys_addr_t scratch_phys, u64 scratch_len)
 {
 	unsigned int cnt = scratch_len / sizeof(struct kho_scratch);
 	struct kho_scratch *scratch = NULL;
-	const char *why = NULL;
-	phys_addr_t where = fdt_phys;
+	const char *why = NULL, *fdt_why = NULL;
+	phys_addr_t where = scratch_phys;
 	const u64 *map = NULL;
 	void *fdt = NULL;
 	unsigned int i;
-	int len;
+	int ret = -EINVAL;
 
-	/*
-	 * The previous kernel writes its root FDT in one page and preserves
-	 * that page, which is all this kernel checks and reserves: an FDT
-	 * that may extend past it is not one it wrote.
-	 */
-	if (fdt_len > PAGE_SIZE) {
-		why = "FDT larger than a page";
-		goto out;
-	}
-	if (!PAGE_ALIGNED(fdt_phys) || fdt_len < sizeof(struct fdt_header) ||
-	    !kho_usable_memory(fdt_phys, fdt_len)) {
-		why = "FDT outside memory";
-		goto out;
-	}
-	fdt = early_memremap(fdt_phys, fdt_len);
-	if (!fdt) {
-		why = "cannot map the FDT";
-		goto out;
-	}
-	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > fdt_len) {
-		why = "truncated or corrupt FDT";
-		goto out;
-	}
-	if (fdt_node_check_compatible(fdt, 0, KHO_FDT_COMPATIBLE)) {
-		why = "FDT is not " KHO_FDT_COMPATIBLE;
-		goto out;
-	}
-	map = fdt_getprop(fdt, 0, PROP_PRESERVED_MEMORY_MAP, &len);
-	if (!map || len != sizeof(*map)) {
-		why = "no " PROP_PRESERVED_MEMORY_MAP;
-		goto out;
-	}
-
-	where = scratch_phys;
-	if (!cnt || cnt > KHO_SCRATCH_MAX ||
-	    scratch_len != cnt * sizeof(struct kho_scratch) ||
-	    !kho_usable_memory(scratch_phys, scratch_len)) {
-		why = "bad scratch area list";
-		goto out;
-	}
-	scratch = early_memremap(scratch_phys, scratch_len);
-	if (!scratch) {
-		why = "cannot map the scratch area list";
-		goto out;
-	}
-	why = kho_check_scratch(scratch, cnt, &where);
-	for (i = 0; !why && i < cnt; i++) {
-		if (fdt_phys < scratch[i].addr + scratch[i].size &&
-		    scratch[i].addr < fdt_phys + fdt_len) {
-			why = "FDT in scratch memory";
-			where = fdt_phys;
-		}
-	}
+	/* First what this kernel runs on, whatever the state of the rest */
+	why = kho_map_scratch(scratch_phys, scratch_len, cnt, &scratch, &where);
 	if (why)
-		goto out;
+		goto no_scratch;
+
+	fdt_why = kho_map_fdt(fdt_phys, fdt_len, scratch, cnt, &fdt, &map);
+	if (fdt_why) {
+		kho_in_reject(fdt_why, fdt_phys);
+		if (kho_on_error == KHO_ON_ERROR_RECLAIM) {
+			pr_warn("kho_on_error=reclaim: booting as without a handover\n");
+			goto out;
+		}
+		kho_in.broken = fdt_why;
+		kho_in.broken_at = fdt_phys;
+	}
 
 	for (i = 0; i < cnt; i++) {
 		if (memblock_mark_kho_scratch(scratch[i].addr, scratch[i].size)) {
@@ -380,27 +538,51 @@ int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 			while (i--)
 				memblock_clear_kho_scratch(scratch[i].addr,
 							   scratch[i].size);
-			goto out;
+			goto no_scratch;
 		}
 	}
 	memblock_reserve(scratch_phys, scratch_len);
 	memblock_set_kho_scratch_only();
-
-	kho_in.fdt_phys = fdt_phys;
 	kho_in.scratch_phys = scratch_phys;
-	kho_in.mem_map = *map;
 	kho_scratch_cnt = cnt;
-	pr_info("handover found: FDT at %pa, %u scratch areas\n", &fdt_phys, cnt);
+	if (!fdt_why) {
+		kho_in.fdt_phys = fdt_phys;
+		kho_in.mem_map = *map;
+		kho_in_take_unmapped(fdt, scratch, cnt, fdt_phys);
+		pr_info("handover found: FDT at %pa, %u scratch areas, %u unmapped ranges\n",
+			&fdt_phys, cnt, kho_in.nr_unmapped);
+	}
+	ret = 0;
+	goto out;
+
+no_scratch:
+	kho_in_reject(why, where);
+	if (kho_on_error != KHO_ON_ERROR_RECLAIM)
+		panic("KHO: a broken handover and no scratch area to run on: cold boot, or boot with kho_on_error=reclaim to give all memory to this kernel\n");
+	pr_warn("kho_on_error=reclaim: booting as without a handover\n");
 out:
 	if (scratch)
 		early_memunmap(scratch, scratch_len);
 	if (fdt)
 		early_memunmap(fdt, fdt_len);
-	if (why) {
-		kho_in_reject(why, where);
-		return -EINVAL;
-	}
-	return 0;
+	return ret;
+}
+
+/**
+ * kho_in_unmapped - memory the previous kernel handed over outside its
+ *		     direct map
+ * @nr: returns the number of ranges
+ *
+ * For the architecture, once kho_populate() has taken the ranges out of
+ * memblock: they are not RAM for this kernel (they have no memory map),
+ * though they stay RAM in the firmware memory map.
+ *
+ * Return: the ranges.
+ */
+const struct range * __init kho_in_unmapped(unsigned int *nr)
+{
+	*nr = kho_in.nr_unmapped;
+	return kho_in.unmapped;
 }
 
 /*
@@ -424,7 +606,7 @@ static bool __init kho_meta_ok(struct kho_chunk_walk *walk, phys_addr_t phys,
 
 /*
  * The previous kernel preserved its root FDT as an order-0 folio, so it is
- * in a run of order-0 blocks. The runs are sorted and do not overlap.
+ * in a run of order-0 blocks that overlaps no other. The runs are sorted.
  */
 static bool __init kho_fdt_preserved(const struct kho_runs *runs)
 {
@@ -432,14 +614,15 @@ static bool __init kho_fdt_preserved(const struct kho_runs *runs)
 
 	for (i = 0; i < runs->nr && runs->run[i].base <= kho_in.fdt_phys; i++)
 		if (kho_in.fdt_phys < runs->run[i].base + runs->run[i].size)
-			return !runs->run[i].order;
+			return !runs->run[i].order && !runs->run[i].overlaps;
 	return false;
 }
 
 /*
  * Reserve the sorted runs, merging neighbours: the chunk list is in order
  * of block size, and memblock is fastest, and smallest, when regions come
- * sorted and few. memblock fails only when it cannot grow its array.
+ * sorted and few. Overlapping runs are merged too. memblock fails only
+ * when it cannot grow its array.
  */
 static int __init kho_reserve_runs(const struct kho_runs *runs,
 				   phys_addr_t *where)
@@ -451,8 +634,8 @@ static int __init kho_reserve_runs(const struct kho_runs *runs,
 		phys_addr_t base = runs->run[i].base;
 		phys_addr_t end = base + runs->run[i].size;
 
-		for (i++; i < runs->nr && runs->run[i].base == end; i++)
-			end += runs->run[i].size;
+		for (i++; i < runs->nr && runs->run[i].base <= end; i++)
+			end = max(end, runs->run[i].base + runs->run[i].size);
 		err = memblock_reserve_noinit(base, end - base);
 		if (err) {
 			*where = base;
@@ -462,7 +645,7 @@ static int __init kho_reserve_runs(const struct kho_runs *runs,
 	return 0;
 }
 
-/* Mark each block for kho_restore_*(). */
+/* Mark each block for kho_restore_*(), but those that overlap others. */
 static void __init kho_mark_preserved(const struct kho_runs *runs)
 {
 	unsigned long i, pfn, end;
@@ -470,6 +653,8 @@ static void __init kho_mark_preserved(const struct kho_runs *runs)
 	for (i = 0; i < runs->nr; i++) {
 		const struct kho_run *run = &runs->run[i];
 
+		if (run->overlaps)
+			continue;
 		pfn = PHYS_PFN(run->base);
 		end = pfn + PHYS_PFN(run->size);
 		for (; pfn < end; pfn += 1UL << run->order)
@@ -478,6 +663,31 @@ static void __init kho_mark_preserved(const struct kho_runs *runs)
 	}
 }
 
+static void __init kho_walk_bad(struct kho_chunk_walk *walk, const char *why,
+				phys_addr_t phys, phys_addr_t size)
+{
+	kho_in_drop(why, phys, size);
+}
+
+/* Free memory in the scratch areas, which this kernel still lives on */
+static phys_addr_t __init kho_scratch_free(void)
+{
+	phys_addr_t start, end, sum = 0;
+	u64 i;
+
+	for_each_free_mem_range(i, NUMA_NO_NODE, MEMBLOCK_KHO_SCRATCH, &start,
+				&end, NULL)
+		sum += end - start;
+	return sum;
+}
+
+/*
+ * Reserve what the previous kernel preserved. A chunk list that cannot be
+ * walked breaks the whole handover; inside a sound one, bitmaps and runs
+ * that cannot be right are dropped one by one (and reported), the rest is
+ * kept. Overlapping runs are kept reserved, as memory the previous kernel
+ * may have given out, but restored to nobody.
+ */
 static void __init kho_in_reserve_memory(void)
 {
 	struct kho_runs runs = {};
@@ -485,9 +695,11 @@ static void __init kho_in_reserve_memory(void)
 		.meta_ok = kho_meta_ok,
 		.range_ok = kho_untouched,
 		.preserved = kho_runs_add,
+		.bad = kho_walk_bad,
 		.data = &runs,
 	};
-	phys_addr_t where = kho_in.fdt_phys;
+	phys_addr_t where = kho_in.fdt_phys, budget;
+	unsigned long overlaps = 0;
 	const char *why = NULL;
 	u64 t0 = local_clock();
 
@@ -505,8 +717,19 @@ static void __init kho_in_reserve_memory(void)
 		why = "FDT not preserved";
 		goto out;
 	}
-	/* A temporary array, from scratch memory like everything else yet. */
+	/*
+	 * A temporary array, from scratch memory like everything else yet,
+	 * and as many memblock regions at worst: a handover fragmented
+	 * enough to exhaust the scratch areas is refused before it does.
+	 */
 	runs.max = walk.runs;
+	budget = (phys_addr_t)runs.max *
+		 (sizeof(*runs.run) + 2 * sizeof(struct memblock_region));
+	if (budget > kho_scratch_free() / 2) {
+		why = "too fragmented for the scratch areas";
+		where = kho_in.mem_map;
+		goto out;
+	}
 	runs.run = memblock_alloc(runs.max * sizeof(*runs.run), SMP_CACHE_BYTES);
 	if (!runs.run) {
 		why = "no memory to reserve the preserved memory";
@@ -517,14 +740,11 @@ static void __init kho_in_reserve_memory(void)
 
 	/*
 	 * Each bitmap was checked alone: blocks of different bitmaps may
-	 * still overlap, and would then be restored twice. Reject that, and
-	 * an FDT that is not an order-0 block, before reserving anything.
+	 * still overlap, and would then be restored twice. Find those, and
+	 * an FDT that is not an order-0 block of its own, before reserving
+	 * anything.
 	 */
-	if (kho_runs_sort(&runs, &walk)) {
-		why = walk.error;
-		where = walk.error_phys;
-		goto out;
-	}
+	overlaps = kho_runs_sort(&runs, &walk);
 	if (!kho_fdt_preserved(&runs)) {
 		why = "FDT not preserved";
 		goto out;
@@ -546,11 +766,80 @@ out:
 	if (why) {
 		kho_in_reject(why, where);
 		kho_in.fdt_phys = 0;
+		kho_in.broken = why;
+		kho_in.broken_at = where;
 		return;
 	}
 	pr_info("reserved %lu preserved blocks, %llu MiB (%lu bitmaps in %lu chunks, %lu runs) in %llu us\n",
 		walk.blocks, (u64)walk.bytes >> 20, walk.bitmaps, walk.chunks,
 		walk.runs, div_u64(local_clock() - t0, NSEC_PER_USEC));
+	if (walk.bad_bitmaps || walk.bad_runs || overlaps)
+		pr_err("dropped %lu bitmaps and %lu runs of preserved memory, and kept %lu overlapping runs reserved for nobody; the rest of the handover is used\n",
+		       walk.bad_bitmaps, walk.bad_runs, overlaps);
+}
+
+/* The memory this kernel may use when the handover is broken */
+static phys_addr_t __init kho_scratch_total(void)
+{
+	phys_addr_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < kho_scratch_cnt; i++)
+		sum += kho_scratch[i].size;
+	return sum;
+}
+
+/*
+ * A broken handover: nothing of it can be restored, and any memory
+ * outside the scratch areas may still be in use by a guest or a device.
+ * By default it all stays reserved and the kernel runs on the scratch
+ * areas; it cannot hand anything over itself (everything it has is in
+ * scratch), so KHO is off until a cold boot.
+ *
+ * Return: true if the scratch areas are all this kernel has.
+ */
+static bool __init kho_in_broken(void)
+{
+	struct memblock_region *r;
+	phys_addr_t total = kho_scratch_total();
+
+	switch (kho_on_error) {
+	case KHO_ON_ERROR_PANIC:
+		panic("KHO: broken handover (%s at %pa), kho_on_error=panic\n",
+		      kho_in.broken, &kho_in.broken_at);
+	case KHO_ON_ERROR_RECLAIM:
+		pr_warn("kho_on_error=reclaim: all memory goes to this kernel, whatever the previous one left in it\n");
+		return false;
+	case KHO_ON_ERROR_SCRATCH:
+		break;
+	}
+
+	for_each_mem_region(r) {
+		phys_addr_t cur = r->base, end = r->base + r->size;
+
+		while (cur < end) {
+			phys_addr_t next = end, skip = end;
+			unsigned int i;
+
+			/* The first scratch area that ends after @cur */
+			for (i = 0; i < kho_scratch_cnt; i++) {
+				phys_addr_t s = kho_scratch[i].addr;
+				phys_addr_t e = s + kho_scratch[i].size;
+
+				if (e > cur && max(s, cur) < next) {
+					next = max(s, cur);
+					skip = e;
+				}
+			}
+			if (next > cur)
+				memblock_reserve(cur, min(next, end) - cur);
+			cur = next < end ? skip : end;
+		}
+	}
+	kho_enable = false;
+	pr_crit("broken handover: all memory outside the scratch areas stays out of use, this kernel runs on %llu MiB of scratch memory and cannot hand over; cold boot to get it back, or boot with kho_on_error=reclaim\n",
+		(u64)total >> 20);
+	return true;
 }
 
 /*
@@ -576,16 +865,24 @@ static void __init kho_in_release_scratch(void)
  *
  * Runs while memblock is still the allocator. After a handover, reserves
  * everything the previous kernel preserved, lets memblock allocate from
- * all memory again, and reuses the scratch areas for the next kexec.
- * Otherwise sets scratch areas aside when KHO is enabled.
+ * all memory again, and reuses the scratch areas for the next kexec; if
+ * the handover is broken, does what kho_on_error= says. Otherwise sets
+ * scratch areas aside when KHO is enabled.
  */
 void __init kho_memory_init(void)
 {
+	bool degraded = false;
+
 	if (kho_in.scratch_phys) {
 		kho_scratch = phys_to_virt(kho_in.scratch_phys);
-		kho_in_reserve_memory();
+		if (!kho_in.broken)
+			kho_in_reserve_memory();
+		if (kho_in.broken)
+			degraded = kho_in_broken();
 		memblock_clear_kho_scratch_only();
-		kho_in_release_scratch();
+		/* Degraded, scratch is all there is: not only for movable */
+		if (!degraded)
+			kho_in_release_scratch();
 	} else if (kho_enable) {
 		kho_reserve_scratch();
 	}
@@ -816,8 +1113,18 @@ static struct kho_out {
 	struct kho_serialization ser;
 	struct page *fdt_page;
 	bool finalized;
+	/*
+	 * Memory outside the direct map to hand over, under @unmapped_lock,
+	 * a leaf lock: its owners preserve it under locks of their own that
+	 * FINALIZE notifiers take. Frozen once written to the root FDT.
+	 */
+	struct mutex unmapped_lock;
+	struct range unmapped[KHO_UNMAPPED_MAX];
+	unsigned int nr_unmapped;
+	bool unmapped_frozen;
 } kho_out = {
 	.lock = __MUTEX_INITIALIZER(kho_out.lock),
+	.unmapped_lock = __MUTEX_INITIALIZER(kho_out.unmapped_lock),
 	.chain = BLOCKING_NOTIFIER_INIT(kho_out.chain),
 	.track = {
 		.lock = __MUTEX_INITIALIZER(kho_out.track.lock),
@@ -962,6 +1269,125 @@ int kho_unpreserve_phys(phys_addr_t phys, size_t size)
 }
 EXPORT_SYMBOL_GPL(kho_unpreserve_phys);
 
+/**
+ * kho_preserve_unmapped - hand memory outside the direct map over
+ * @phys: physical address, page aligned
+ * @size: size in bytes, page aligned
+ *
+ * For memory that has no struct pages and is not in the direct map, such
+ * as a carve-out made at boot: the next kernel takes it out of its memory
+ * map before it builds its direct map, and its owner there takes it back
+ * with kho_claim_unmapped(). It stays preserved until
+ * kho_unpreserve_unmapped(), through any number of finalizations.
+ *
+ * Return: 0 on success; -EINVAL for an unaligned or empty range, or one
+ * that is system RAM or scratch memory; -EEXIST if it overlaps a range
+ * already preserved; -ENOSPC past KHO_UNMAPPED_MAX ranges; -EBUSY once
+ * the handover is finalized; -EOPNOTSUPP without kho=on.
+ */
+int kho_preserve_unmapped(phys_addr_t phys, phys_addr_t size)
+{
+	struct range r = { phys, phys + size - 1 };
+	unsigned int i;
+	int err = 0;
+
+	if (!kho_enable)
+		return -EOPNOTSUPP;
+	if (!size || !PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) ||
+	    phys + size < phys || kho_in_scratch(phys, size) ||
+	    region_intersects(phys, size, IORESOURCE_SYSTEM_RAM,
+			      IORES_DESC_NONE) != REGION_DISJOINT)
+		return -EINVAL;
+
+	mutex_lock(&kho_out.unmapped_lock);
+	if (kho_out.unmapped_frozen) {
+		err = -EBUSY;
+		goto out;
+	}
+	for (i = 0; i < kho_out.nr_unmapped; i++) {
+		if (kho_out.unmapped[i].start <= r.end &&
+		    r.start <= kho_out.unmapped[i].end) {
+			err = -EEXIST;
+			goto out;
+		}
+	}
+	if (kho_out.nr_unmapped == KHO_UNMAPPED_MAX)
+		err = -ENOSPC;
+	else
+		kho_out.unmapped[kho_out.nr_unmapped++] = r;
+out:
+	mutex_unlock(&kho_out.unmapped_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(kho_preserve_unmapped);
+
+/**
+ * kho_unpreserve_unmapped - undo kho_preserve_unmapped()
+ * @phys: physical address, as passed to kho_preserve_unmapped()
+ * @size: size in bytes, as passed to kho_preserve_unmapped()
+ *
+ * Return: 0 on success; -ENOENT if no such range is preserved; -EBUSY
+ * once the handover is finalized; -EOPNOTSUPP without kho=on.
+ */
+int kho_unpreserve_unmapped(phys_addr_t phys, phys_addr_t size)
+{
+	unsigned int i;
+	int err = -ENOENT;
+
+	if (!kho_enable)
+		return -EOPNOTSUPP;
+	mutex_lock(&kho_out.unmapped_lock);
+	for (i = 0; i < kho_out.nr_unmapped; i++) {
+		if (kho_out.unmapped[i].start != phys ||
+		    range_len(&kho_out.unmapped[i]) != size)
+			continue;
+		if (kho_out.unmapped_frozen) {
+			err = -EBUSY;
+			break;
+		}
+		kho_out.unmapped[i] = kho_out.unmapped[--kho_out.nr_unmapped];
+		err = 0;
+		break;
+	}
+	mutex_unlock(&kho_out.unmapped_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(kho_unpreserve_unmapped);
+
+/**
+ * kho_claim_unmapped - take back memory handed over outside the direct map
+ * @phys: physical address, as the previous kernel passed it to
+ *	kho_preserve_unmapped()
+ * @size: size in bytes, likewise
+ *
+ * The range was kept out of this kernel's memory map since early boot.
+ * Claimed, it is the caller's: to use, and to preserve again for the next
+ * kernel if it must survive another kexec. A range nobody claims is
+ * handed over again at every finalization, so that memory whose owner
+ * could not take it back is never given to anyone else.
+ *
+ * Return: 0 on success; -ENOENT if no such range came with the handover;
+ * -EBUSY if it was claimed already.
+ */
+int kho_claim_unmapped(phys_addr_t phys, phys_addr_t size)
+{
+	static DEFINE_MUTEX(claim_lock);
+	unsigned int i;
+	int err = -ENOENT;
+
+	mutex_lock(&claim_lock);
+	for (i = 0; i < kho_in.nr_unmapped; i++) {
+		if (kho_in.unmapped[i].start != phys ||
+		    range_len(&kho_in.unmapped[i]) != size)
+			continue;
+		err = test_and_set_bit(i, kho_in.claimed) ? -EBUSY : 0;
+		break;
+	}
+	mutex_unlock(&claim_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(kho_claim_unmapped);
+
 static bool kho_subtree_name_ok(const char *name)
 {
 	size_t len = strnlen(name, KHO_SUBTREE_NAME_MAX + 1);
@@ -1081,6 +1507,52 @@ bad:
 	return -EINVAL;
 }
 
+/*
+ * The unmapped ranges of the handover: preserved, and unclaimed incoming.
+ * Once written, they are frozen until kho_unmapped_thaw().
+ */
+static int kho_unmapped_prop(void *fdt)
+{
+	unsigned int i, n = 0;
+	u64 *val = NULL;
+	int err;
+
+	guard(mutex)(&kho_out.unmapped_lock);
+	for (i = 0; i < kho_in.nr_unmapped; i++)
+		n += !test_bit(i, kho_in.claimed);
+	n += kho_out.nr_unmapped;
+	if (n > KHO_UNMAPPED_MAX)
+		return -ENOSPC;
+	if (n) {
+		err = fdt_property_placeholder(fdt, PROP_UNMAPPED_MEMORY,
+					       n * 2 * sizeof(u64),
+					       (void **)&val);
+		if (err)
+			return kho_fdt_errno(err);
+	}
+	for (i = 0; i < kho_out.nr_unmapped; i++, val += 2) {
+		put_unaligned(kho_out.unmapped[i].start, &val[0]);
+		put_unaligned(range_len(&kho_out.unmapped[i]), &val[1]);
+	}
+	for (i = 0; i < kho_in.nr_unmapped; i++) {
+		if (test_bit(i, kho_in.claimed))
+			continue;
+		put_unaligned(kho_in.unmapped[i].start, &val[0]);
+		put_unaligned(range_len(&kho_in.unmapped[i]), &val[1]);
+		val += 2;
+	}
+	kho_out.unmapped_frozen = true;
+	return 0;
+}
+
+/* Finalization failed or was aborted: unmapped ranges may change again */
+static void kho_unmapped_thaw(void)
+{
+	mutex_lock(&kho_out.unmapped_lock);
+	kho_out.unmapped_frozen = false;
+	mutex_unlock(&kho_out.unmapped_lock);
+}
+
 static int kho_finalize(void)
 {
 	void *fdt = page_address(kho_out.fdt_page);
@@ -1100,6 +1572,9 @@ static int kho_finalize(void)
 				       sizeof(*mem_map), (void **)&mem_map);
 	if (err)
 		return kho_fdt_errno(err);
+	err = kho_unmapped_prop(fdt);
+	if (err)
+		return err;
 
 	err = kho_track_preserve(&kho_out.track, fdt_pfn, 0);
 	if (err)
@@ -1150,6 +1625,10 @@ unpreserve:
 static struct {
 	u64 *where;
 	u64 old;
+	/* bad-ranges: the descriptors added, and the bitmap page */
+	struct khoser_mem_chunk *chunk;
+	u32 old_elms;
+	struct page *page;
 } kho_damage;
 
 static void kho_damage_do(u64 *where, u64 val)
@@ -1164,20 +1643,71 @@ static void kho_damage_undo(void)
 	if (kho_damage.where)
 		*kho_damage.where = kho_damage.old;
 	kho_damage.where = NULL;
+	if (kho_damage.chunk)
+		kho_damage.chunk->hdr.num_elms = kho_damage.old_elms;
+	kho_damage.chunk = NULL;
+	if (kho_damage.page)
+		__free_page(kho_damage.page);
+	kho_damage.page = NULL;
+}
+
+/*
+ * Two bad parts in a sound list, which the next kernel must drop alone:
+ * a bitmap in scratch memory, and a bitmap of its own (in a page outside
+ * scratch, never preserved, as the next kernel may read) whose one block
+ * lies past the end of memory. Added to the last chunk of order 0.
+ */
+static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
+{
+	const phys_addr_t span = (phys_addr_t)PAGE_SIZE * KHO_BITMAP_BITS;
+	struct khoser_mem_chunk *last = NULL;
+	struct page *page;
+	u32 n;
+
+	for (; chunk; chunk = chunk->hdr.next ?
+		      phys_to_virt(chunk->hdr.next) : NULL)
+		if (!chunk->hdr.order)
+			last = chunk;
+	if (!last || last->hdr.num_elms + 2 > KHOSER_BITMAPS_PER_CHUNK)
+		return -ENOENT;
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!page)
+		return -ENOMEM;
+	if (kho_in_scratch(page_to_phys(page), PAGE_SIZE)) {
+		__free_page(page);
+		return -EAGAIN;
+	}
+	/* The bitmap's first block */
+	__set_bit(0, page_address(page));
+
+	n = last->hdr.num_elms;
+	kho_damage.chunk = last;
+	kho_damage.old_elms = n;
+	kho_damage.page = page;
+	last->bitmaps[n].phys_start = 0;
+	last->bitmaps[n].bitmap = kho_scratch[0].addr;
+	last->bitmaps[n + 1].phys_start = round_up(PFN_PHYS(max_pfn), span) +
+					  span;
+	last->bitmaps[n + 1].bitmap = page_to_phys(page);
+	last->hdr.num_elms = n + 2;
+	return 0;
 }
 
 /**
  * kho_test_corrupt - damage the finalized handover, for lib/test_kho.c
- * @how: "compatible" or "truncated" to damage the root FDT; "chunk-loop",
- *	"chunk-outside" or "bitmap-scratch" to damage the chunk list;
- *	"subtree:NAME" to point subtree NAME at memory that is not preserved
+ * @how: "compatible" or "truncated" to damage the root FDT; "chunk-loop"
+ *	or "chunk-outside" to break the chunk list; "bitmap-scratch" or
+ *	"bad-ranges" to add bad parts to a sound one; "subtree:NAME" to point
+ *	subtree NAME at memory that is not preserved
  *
  * Lets the KHO test check, across a real kexec, that the next kernel
- * rejects a corrupt handover with one error and boots normally. Aborting
- * the handover repairs it.
+ * rejects a broken handover, or drops the bad parts of a sound one, with
+ * the right messages and memory policy. Aborting the handover repairs it.
  *
  * Return: 0 on success; -ENOENT if not finalized or there is no chunk to
- * damage; -EBUSY if already damaged; -EINVAL for an unknown @how.
+ * damage (or no room in it); -EBUSY if already damaged; -EINVAL for an
+ * unknown @how; -ENOMEM, or -EAGAIN if the page for a bitmap came from
+ * scratch memory.
  */
 int kho_test_corrupt(const char *how)
 {
@@ -1190,7 +1720,7 @@ int kho_test_corrupt(const char *how)
 	fdt = kho_out.fdt_page ? page_address(kho_out.fdt_page) : NULL;
 	if (!kho_out.finalized) {
 		err = -ENOENT;
-	} else if (kho_damage.where) {
+	} else if (kho_damage.where || kho_damage.chunk) {
 		err = -EBUSY;
 	} else if (!strcmp(how, "compatible")) {
 		if (fdt_setprop_inplace(fdt, 0, "compatible", "kho-v0", 7))
@@ -1206,10 +1736,12 @@ int kho_test_corrupt(const char *how)
 						    &bad, sizeof(bad)))
 			err = -ENOENT;
 	} else if (strcmp(how, "chunk-loop") && strcmp(how, "chunk-outside") &&
-		   strcmp(how, "bitmap-scratch")) {
+		   strcmp(how, "bitmap-scratch") && strcmp(how, "bad-ranges")) {
 		err = -EINVAL;
 	} else if (!chunk || !chunk->hdr.num_elms) {
 		err = -ENOENT;
+	} else if (!strcmp(how, "bad-ranges")) {
+		err = kho_damage_ranges(chunk);
 	} else if (!strcmp(how, "chunk-loop")) {
 		kho_damage_do(&chunk->hdr.next, virt_to_phys(chunk));
 	} else if (!strcmp(how, "chunk-outside")) {
@@ -1303,14 +1835,17 @@ int kho_set_finalized(bool finalize)
 		err = -EBUSY;
 	} else if (finalize) {
 		err = kho_finalize();
-		if (err)
+		if (err) {
+			kho_unmapped_thaw();
 			pr_err("finalization failed: %d\n", err);
-		else
+		} else {
 			kho_debugfs_show_out();
+		}
 	} else {
 		/* The subtrees are freed by their owners on abort. */
 		kho_debugfs_out_clear();
 		err = kho_abort();
+		kho_unmapped_thaw();
 	}
 	if (!err)
 		kho_out.finalized = finalize;

@@ -124,8 +124,14 @@ struct khoser_mem_chunk {
 /*
  * Reading a chunk list handed over by the previous kernel. Nothing in it
  * is trusted: kho_chunks_check() walks the whole list, through the
- * caller's checks, and only if it passes does kho_chunks_apply() hand the
- * preserved ranges to the caller.
+ * caller's checks, and only if the list itself is sound does
+ * kho_chunks_apply() hand the preserved ranges to the caller.
+ *
+ * A list that cannot be walked (a chunk outside memory, a loop, an
+ * impossible order or count) is broken, and nothing of it can be used.
+ * Inside a sound list, a bitmap that cannot be read, or a run of blocks
+ * that cannot be preserved memory, is bad: it is reported through @bad,
+ * counted, and skipped by kho_chunks_apply(), and the rest is used.
  */
 struct kho_chunk_walk {
 	/* May [phys, phys + size) be read as handover metadata? */
@@ -137,14 +143,18 @@ struct kho_chunk_walk {
 	/* kho_chunks_apply(): @nr preserved blocks of @order from @phys */
 	void (*preserved)(struct kho_chunk_walk *walk, phys_addr_t phys,
 			  unsigned int order, unsigned long nr);
+	/* kho_chunks_check(): a bad bitmap or run, skipped; may be NULL */
+	void (*bad)(struct kho_chunk_walk *walk, const char *why,
+		    phys_addr_t phys, phys_addr_t size);
 	void *data;
 
 	/* Filled in by kho_chunks_check() */
-	const char *error;	/* what is wrong, for one error message */
+	const char *error;	/* why the list is broken */
 	phys_addr_t error_phys;	/* where */
 	unsigned long chunks, bitmaps, blocks;
 	unsigned long runs;	/* calls kho_chunks_apply() will make */
 	phys_addr_t bytes;	/* total preserved */
+	unsigned long bad_bitmaps, bad_runs;	/* skipped */
 };
 
 int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk);
@@ -154,6 +164,8 @@ void kho_chunks_apply(phys_addr_t first, struct kho_chunk_walk *walk);
 struct kho_run {
 	phys_addr_t base, size;
 	unsigned int order;
+	/* Overlaps another run: kept reserved, but nobody's to restore */
+	bool overlaps;
 };
 
 /* Collected by kho_runs_add(), as @walk->preserved with @walk->data */
@@ -164,6 +176,6 @@ struct kho_runs {
 
 void kho_runs_add(struct kho_chunk_walk *walk, phys_addr_t phys,
 		  unsigned int order, unsigned long nr);
-int kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk);
+unsigned long kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk);
 
 #endif /* _KEXEC_HANDOVER_INTERNAL_H */

@@ -36,6 +36,10 @@ struct walk_result {
 	unsigned long calls;
 	unsigned long blocks;
 	unsigned long orders;	/* bitmask of orders reported */
+	/* The last bad part reported, and how many */
+	const char *bad_why;
+	phys_addr_t bad_phys;
+	unsigned long bad;
 };
 
 /* Direct-mapped RAM is what a test walk may read. */
@@ -70,12 +74,23 @@ static void test_preserved(struct kho_chunk_walk *walk, phys_addr_t phys,
 	bitmap_set(r->pages, pfn, n);
 }
 
+static void test_bad(struct kho_chunk_walk *walk, const char *why,
+		     phys_addr_t phys, phys_addr_t size)
+{
+	struct walk_result *r = walk->data;
+
+	r->bad_why = why;
+	r->bad_phys = phys;
+	r->bad++;
+}
+
 static void walk_init(struct kho_chunk_walk *walk, struct walk_result *r)
 {
 	memset(walk, 0, sizeof(*walk));
 	walk->meta_ok = test_meta_ok;
 	walk->range_ok = test_range_ok;
 	walk->preserved = test_preserved;
+	walk->bad = test_bad;
 	walk->data = r;
 }
 
@@ -432,21 +447,51 @@ static void expect_rejected(struct kunit *test, phys_addr_t first,
 	KUNIT_EXPECT_EQ(test, r.calls, 0);
 }
 
+/*
+ * A sound list with one bad part: it is reported and counted by the check,
+ * and the apply reports everything else.
+ */
+static void expect_dropped(struct kunit *test, phys_addr_t first,
+			   const char *why, unsigned long bad_bitmaps,
+			   unsigned long bad_runs, unsigned long blocks)
+{
+	struct walk_result r = { .test = test };
+	struct kho_chunk_walk walk;
+
+	walk_init(&walk, &r);
+	KUNIT_EXPECT_EQ(test, kho_chunks_check(first, &walk), 0);
+	KUNIT_EXPECT_STREQ(test, r.bad_why ?: "(none)", why);
+	KUNIT_EXPECT_EQ(test, r.bad, bad_bitmaps + bad_runs);
+	KUNIT_EXPECT_EQ(test, walk.bad_bitmaps, bad_bitmaps);
+	KUNIT_EXPECT_EQ(test, walk.bad_runs, bad_runs);
+	KUNIT_EXPECT_EQ(test, walk.blocks, blocks);
+	kho_chunks_apply(first, &walk);
+	KUNIT_EXPECT_EQ(test, r.blocks, blocks);
+}
+
 static void kho_test_corrupt_chunks(struct kunit *test)
 {
 	struct khoser_mem_chunk *a = test_chunk(test), *b = test_chunk(test);
-	unsigned long *bits = test_bitmap(test);
+	unsigned long *bits = test_bitmap(test), *more = test_bitmap(test);
 	phys_addr_t pa = virt_to_phys(a), pb = virt_to_phys(b);
 	phys_addr_t beyond = PFN_PHYS(max_pfn) + SZ_1G;
 
-	/* a well-formed two-chunk list to break in turn */
+	/*
+	 * A well-formed two-chunk list to break in turn: a page at 20 KiB,
+	 * and 2 MiB blocks at 2 and 6 MiB
+	 */
 	a->hdr.order = 0;
 	a->hdr.num_elms = 1;
 	a->bitmaps[0].phys_start = 0;
 	a->bitmaps[0].bitmap = virt_to_phys(bits);
 	a->hdr.next = pb;
 	b->hdr.order = ORDER_2M;
+	b->hdr.num_elms = 1;
+	b->bitmaps[0].phys_start = 0;
+	b->bitmaps[0].bitmap = virt_to_phys(more);
 	__set_bit(5, bits);
+	__set_bit(1, more);
+	__set_bit(3, more);
 	{
 		struct walk_result r = { .test = test };
 		struct kho_chunk_walk walk;
@@ -454,8 +499,11 @@ static void kho_test_corrupt_chunks(struct kunit *test)
 		walk_init(&walk, &r);
 		KUNIT_ASSERT_EQ(test, kho_chunks_check(pa, &walk), 0);
 		KUNIT_EXPECT_EQ(test, walk.chunks, 2);
+		KUNIT_EXPECT_EQ(test, walk.blocks, 3);
+		KUNIT_EXPECT_EQ(test, r.bad, 0);
 	}
 
+	/* Broken: the list cannot be walked, nothing of it is used */
 	b->hdr.next = pa;
 	expect_rejected(test, pa, "loop in the chunk list");
 	b->hdr.next = pb;
@@ -471,17 +519,19 @@ static void kho_test_corrupt_chunks(struct kunit *test)
 	b->hdr.order = ORDER_2M;
 	b->hdr.num_elms = KHOSER_BITMAPS_PER_CHUNK + 1;
 	expect_rejected(test, pa, "chunk with too many bitmaps");
-	b->hdr.num_elms = 0;
+	b->hdr.num_elms = 1;
 
+	/* Bad parts of a sound list: dropped, the rest kept */
 	a->bitmaps[0].bitmap = beyond;
-	expect_rejected(test, pa, "bitmap outside usable memory");
+	expect_dropped(test, pa, "bitmap outside usable memory", 1, 0, 2);
 	a->bitmaps[0].bitmap = virt_to_phys(bits) + 4;
-	expect_rejected(test, pa, "misaligned bitmap");
+	expect_dropped(test, pa, "misaligned bitmap", 1, 0, 2);
 	a->bitmaps[0].bitmap = virt_to_phys(bits);
 	a->bitmaps[0].phys_start = PAGE_SIZE;
-	expect_rejected(test, pa, "misaligned bitmap start");
+	expect_dropped(test, pa, "misaligned bitmap start", 1, 0, 2);
 	a->bitmaps[0].phys_start = FAKE_MEM_END;
-	expect_rejected(test, pa, "preserved memory outside usable memory");
+	expect_dropped(test, pa, "preserved memory outside usable memory", 0, 1,
+		       2);
 	a->bitmaps[0].phys_start = FAKE_MEM_END - (PAGE_SIZE * KHO_BITMAP_BITS);
 	__set_bit(KHO_BITMAP_BITS - 1, bits);
 	{
@@ -491,41 +541,50 @@ static void kho_test_corrupt_chunks(struct kunit *test)
 		/* the last page of the fake memory is still inside it */
 		walk_init(&walk, &r);
 		KUNIT_EXPECT_EQ(test, kho_chunks_check(pa, &walk), 0);
-		KUNIT_EXPECT_EQ(test, walk.blocks, 2);
+		KUNIT_EXPECT_EQ(test, walk.blocks, 4);
+		KUNIT_EXPECT_EQ(test, r.bad, 0);
 	}
 }
 
-/* Check, collect and sort the runs of a list, as the next kernel does. */
-static int sort_runs(struct kunit *test, phys_addr_t first,
-		     struct kho_chunk_walk *walk)
+/*
+ * Check, collect and sort the runs of a list, as the next kernel does:
+ * returns how many overlap, with @runs sorted.
+ */
+static unsigned long sort_runs(struct kunit *test, phys_addr_t first,
+			       struct walk_result *r, struct kho_runs *runs)
 {
-	struct walk_result r = { .test = test };
-	struct kho_runs runs = {};
+	struct kho_chunk_walk walk;
 
-	walk_init(walk, &r);
-	KUNIT_ASSERT_EQ_MSG(test, kho_chunks_check(first, walk), 0,
-			    "%s at %pa", walk->error, &walk->error_phys);
-	runs.max = walk->runs;
-	runs.run = kunit_kcalloc(test, runs.max, sizeof(*runs.run), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, runs.run);
-	walk->preserved = kho_runs_add;
-	walk->data = &runs;
-	kho_chunks_apply(first, walk);
-	KUNIT_EXPECT_EQ(test, runs.nr, runs.max);
-	return kho_runs_sort(&runs, walk);
+	walk_init(&walk, r);
+	KUNIT_ASSERT_EQ_MSG(test, kho_chunks_check(first, &walk), 0,
+			    "%s at %pa", walk.error, &walk.error_phys);
+	runs->nr = 0;
+	runs->max = walk.runs;
+	runs->run = kunit_kcalloc(test, runs->max, sizeof(*runs->run),
+				  GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, runs->run);
+	walk.preserved = kho_runs_add;
+	walk.data = runs;
+	kho_chunks_apply(first, &walk);
+	KUNIT_EXPECT_EQ(test, runs->nr, runs->max);
+	/* The bad callback reports to @r again */
+	walk.data = r;
+	return kho_runs_sort(runs, &walk);
 }
 
 /*
  * Each bitmap is valid alone, but blocks of different bitmaps overlap: a
  * 2 MiB block and a page inside it, or a bitmap listed twice. Restoring
- * both would hand the same memory out twice.
+ * both would hand the same memory out twice: both are marked, to be kept
+ * reserved and restored to nobody, and the other runs are untouched.
  */
 static void kho_test_corrupt_overlap(struct kunit *test)
 {
 	struct khoser_mem_chunk *a = test_chunk(test), *b = test_chunk(test);
 	unsigned long *big = test_bitmap(test), *small = test_bitmap(test);
 	phys_addr_t pa = virt_to_phys(a);
-	struct kho_chunk_walk walk;
+	struct walk_result r = { .test = test };
+	struct kho_runs runs;
 
 	a->hdr.order = ORDER_2M;
 	a->hdr.num_elms = 1;
@@ -534,29 +593,42 @@ static void kho_test_corrupt_overlap(struct kunit *test)
 	b->hdr.order = 0;
 	b->hdr.num_elms = 1;
 	b->bitmaps[0].bitmap = virt_to_phys(small);
-	/* 2 MiB at 2 MiB, and the page at 2 MiB + 4 KiB */
+	/* 2 MiB at 2 MiB, the page at 2 MiB + 4 KiB, and one at 8 MiB */
 	__set_bit(1, big);
 	__set_bit(BIT(ORDER_2M) + 1, small);
+	__set_bit(4 * BIT(ORDER_2M), small);
 
-	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &walk), -EINVAL);
-	KUNIT_EXPECT_STREQ(test, walk.error ?: "(none)",
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &r, &runs), 2);
+	KUNIT_EXPECT_STREQ(test, r.bad_why ?: "(none)",
 			   "overlapping preserved blocks");
-	KUNIT_EXPECT_EQ(test, walk.error_phys, SZ_2M + PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, r.bad_phys, SZ_2M + PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, runs.nr, 3);
+	KUNIT_EXPECT_TRUE(test, runs.run[0].overlaps);
+	KUNIT_EXPECT_TRUE(test, runs.run[1].overlaps);
+	KUNIT_EXPECT_FALSE(test, runs.run[2].overlaps);
 
 	/* the pages on either side of the 2 MiB block are fine */
+	r.bad = 0;
 	__clear_bit(BIT(ORDER_2M) + 1, small);
 	__set_bit(BIT(ORDER_2M) - 1, small);
 	__set_bit(2 * BIT(ORDER_2M), small);
-	KUNIT_EXPECT_EQ_MSG(test, sort_runs(test, pa, &walk), 0,
-			    "%s at %pa", walk.error, &walk.error_phys);
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &r, &runs), 0);
+	KUNIT_EXPECT_EQ(test, r.bad, 0);
 
-	/* the 2 MiB bitmap twice */
+	/* the 2 MiB bitmap twice: the two runs of it overlap */
 	b->hdr.order = ORDER_2M;
 	b->bitmaps[0].bitmap = virt_to_phys(big);
-	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &walk), -EINVAL);
-	KUNIT_EXPECT_STREQ(test, walk.error ?: "(none)",
-			   "overlapping preserved blocks");
-	KUNIT_EXPECT_EQ(test, walk.error_phys, SZ_2M);
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &r, &runs), 2);
+	KUNIT_EXPECT_EQ(test, r.bad_phys, SZ_2M);
+
+	/* a large block over several small ones: all of them overlap */
+	b->hdr.order = 0;
+	b->bitmaps[0].bitmap = virt_to_phys(small);
+	bitmap_zero(small, KHO_BITMAP_BITS);
+	__set_bit(BIT(ORDER_2M) + 1, small);
+	__set_bit(BIT(ORDER_2M) + 3, small);
+	__set_bit(BIT(ORDER_2M) + 5, small);
+	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &r, &runs), 4);
 }
 
 static struct kunit_case kho_track_cases[] = {

@@ -633,35 +633,61 @@ static phys_addr_t block_size(unsigned int order)
 	return (phys_addr_t)PAGE_SIZE << order;
 }
 
-static bool check_bitmap(struct kho_chunk_walk *walk, unsigned int order,
-			 const struct khoser_mem_bitmap_ptr *elm)
+static void walk_bad(struct kho_chunk_walk *walk, const char *why,
+		     phys_addr_t phys, phys_addr_t size)
+{
+	if (walk->bad)
+		walk->bad(walk, why, phys, size);
+}
+
+/*
+ * Can the bitmap be read? Checked the same way by kho_chunks_check() and
+ * kho_chunks_apply(), so that the second skips what the first reported.
+ */
+static const char *bitmap_problem(struct kho_chunk_walk *walk,
+				  unsigned int order,
+				  const struct khoser_mem_bitmap_ptr *elm)
 {
 	const phys_addr_t span = block_size(order) * KHO_BITMAP_BITS;
+
+	if (!IS_ALIGNED(elm->phys_start, span))
+		return "misaligned bitmap start";
+	if (!IS_ALIGNED(elm->bitmap, sizeof(unsigned long)))
+		return "misaligned bitmap";
+	if (!walk->meta_ok(walk, elm->bitmap, KHO_BITMAP_SIZE))
+		return "bitmap outside usable memory";
+	return NULL;
+}
+
+static void check_bitmap(struct kho_chunk_walk *walk, unsigned int order,
+			 const struct khoser_mem_bitmap_ptr *elm)
+{
+	const char *why = bitmap_problem(walk, order, elm);
 	const struct kho_mem_phys_bits *bits;
 	unsigned long start, end;
 
-	if (!IS_ALIGNED(elm->phys_start, span))
-		return walk_fail(walk, "misaligned bitmap start", elm->phys_start);
-	if (!IS_ALIGNED(elm->bitmap, sizeof(unsigned long)))
-		return walk_fail(walk, "misaligned bitmap", elm->bitmap);
-	if (!walk->meta_ok(walk, elm->bitmap, KHO_BITMAP_SIZE))
-		return walk_fail(walk, "bitmap outside usable memory", elm->bitmap);
-
+	if (why) {
+		walk->bad_bitmaps++;
+		walk_bad(walk, why, elm->bitmap, KHO_BITMAP_SIZE);
+		return;
+	}
 	bits = phys_to_virt(elm->bitmap);
 	/* Runs of blocks, so that contiguous memory is checked at once. */
 	for_each_set_bitrange(start, end, bits->preserve, KHO_BITMAP_BITS) {
 		phys_addr_t phys = elm->phys_start + start * block_size(order);
 		phys_addr_t size = (end - start) * block_size(order);
 
-		if (!walk->range_ok(walk, phys, size))
-			return walk_fail(walk, "preserved memory outside usable memory",
-					 phys);
+		if (!walk->range_ok(walk, phys, size)) {
+			walk->bad_runs++;
+			walk_bad(walk, "preserved memory outside usable memory",
+				 phys, size);
+			continue;
+		}
 		walk->blocks += end - start;
 		walk->runs++;
 		walk->bytes += size;
 	}
 	walk->bitmaps++;
-	return true;
 }
 
 /**
@@ -669,12 +695,15 @@ static bool check_bitmap(struct kho_chunk_walk *walk, unsigned int order,
  * @first: physical address of the first chunk, 0 for an empty list
  * @walk: the caller's checks; also receives the verdict and counts
  *
- * Checks, without changing anything, that every chunk and bitmap is in
- * memory @walk->meta_ok accepts, that the list ends, that orders, counts and
- * alignments are sane, and that every preserved block is memory
- * @walk->range_ok accepts.
+ * Checks, without changing anything, that every chunk is in memory
+ * @walk->meta_ok accepts, that the list ends, and that orders and counts
+ * are sane: otherwise the list is broken. Then checks every bitmap (its
+ * alignment, and that it is in memory @walk->meta_ok accepts) and every
+ * run of preserved blocks (memory @walk->range_ok accepts): those that
+ * fail are bad, reported to @walk->bad and counted, and
+ * kho_chunks_apply() skips them.
  *
- * Return: 0 if the list may be applied, -EINVAL otherwise with
+ * Return: 0 if the list may be applied, -EINVAL if it is broken, with
  * @walk->error and @walk->error_phys saying why.
  */
 int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk)
@@ -687,16 +716,16 @@ int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk)
 	walk->blocks = 0;
 	walk->runs = 0;
 	walk->bytes = 0;
+	walk->bad_bitmaps = 0;
+	walk->bad_runs = 0;
 
 	if (!chunk_list_ends(walk, first))
 		return -EINVAL;
 
 	for (phys = first; phys; ) {
 		struct khoser_mem_chunk *chunk = phys_to_virt(phys);
-		unsigned int order = chunk->hdr.order;
-		unsigned int i;
 
-		if (order > KHO_MAX_ORDER) {
+		if (chunk->hdr.order > KHO_MAX_ORDER) {
 			walk_fail(walk, "chunk with an impossible order", phys);
 			return -EINVAL;
 		}
@@ -704,9 +733,14 @@ int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk)
 			walk_fail(walk, "chunk with too many bitmaps", phys);
 			return -EINVAL;
 		}
+		phys = chunk->hdr.next;
+	}
+	for (phys = first; phys; ) {
+		struct khoser_mem_chunk *chunk = phys_to_virt(phys);
+		unsigned int i;
+
 		for (i = 0; i < chunk->hdr.num_elms; i++)
-			if (!check_bitmap(walk, order, &chunk->bitmaps[i]))
-				return -EINVAL;
+			check_bitmap(walk, chunk->hdr.order, &chunk->bitmaps[i]);
 		walk->chunks++;
 		phys = chunk->hdr.next;
 	}
@@ -720,7 +754,7 @@ int kho_chunks_check(phys_addr_t first, struct kho_chunk_walk *walk)
  * @walk: as passed to kho_chunks_check(), which must have returned 0
  *
  * Calls @walk->preserved for every run of consecutive preserved blocks of
- * one order.
+ * one order, except in the bitmaps and runs kho_chunks_check() found bad.
  */
 void kho_chunks_apply(phys_addr_t first, struct kho_chunk_walk *walk)
 {
@@ -736,12 +770,19 @@ void kho_chunks_apply(phys_addr_t first, struct kho_chunk_walk *walk)
 			const struct kho_mem_phys_bits *bits;
 			unsigned long start, end;
 
+			if (bitmap_problem(walk, order, elm))
+				continue;
 			bits = phys_to_virt(elm->bitmap);
 			for_each_set_bitrange(start, end, bits->preserve,
-					      KHO_BITMAP_BITS)
-				walk->preserved(walk, elm->phys_start +
-						start * block_size(order),
-						order, end - start);
+					      KHO_BITMAP_BITS) {
+				phys_addr_t base = elm->phys_start +
+						   start * block_size(order);
+
+				if (!walk->range_ok(walk, base, (end - start) *
+						    block_size(order)))
+					continue;
+				walk->preserved(walk, base, order, end - start);
+			}
 		}
 		phys = chunk->hdr.next;
 	}
@@ -777,31 +818,45 @@ static int kho_run_cmp(const void *a, const void *b)
 }
 
 /**
- * kho_runs_sort - sort the collected runs, and check that none overlap
+ * kho_runs_sort - sort the collected runs, and find those that overlap
  * @runs: the runs, collected by kho_runs_add()
- * @walk: as passed to kho_chunks_apply(); receives the verdict
+ * @walk: as passed to kho_chunks_apply(); overlaps are reported to
+ *	@walk->bad
  *
  * kho_chunks_check() checks each bitmap alone: blocks of different orders,
  * or of a bitmap listed twice, can still overlap, and a block restored
  * twice would corrupt memory. Once the runs are sorted by address, any
- * overlap is one between neighbours.
+ * overlap is one between neighbours: both are marked, to be kept reserved
+ * (each is memory the previous kernel may have used) but restored to
+ * nobody.
  *
- * Return: 0 if no runs overlap, -EINVAL otherwise with @walk->error and
- * @walk->error_phys saying where.
+ * Return: the number of runs that overlap another.
  */
-int kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk)
+unsigned long kho_runs_sort(struct kho_runs *runs, struct kho_chunk_walk *walk)
 {
-	unsigned long i;
+	unsigned long i, n = 0;
+	phys_addr_t end = 0;
+	long last = -1;
 
 	sort(runs->run, runs->nr, sizeof(*runs->run), kho_run_cmp, NULL);
-	for (i = 1; i < runs->nr; i++) {
-		const struct kho_run *prev = &runs->run[i - 1];
+	/* @last: the run reaching furthest so far, which may overlap many */
+	for (i = 0; i < runs->nr; i++) {
+		struct kho_run *run = &runs->run[i];
 
-		if (runs->run[i].base < prev->base + prev->size) {
-			walk_fail(walk, "overlapping preserved blocks",
-				  runs->run[i].base);
-			return -EINVAL;
+		if (last >= 0 && run->base < end) {
+			if (!runs->run[last].overlaps) {
+				runs->run[last].overlaps = true;
+				n++;
+			}
+			run->overlaps = true;
+			n++;
+			walk_bad(walk, "overlapping preserved blocks",
+				 run->base, run->size);
+		}
+		if (last < 0 || run->base + run->size > end) {
+			end = run->base + run->size;
+			last = i;
 		}
 	}
-	return 0;
+	return n;
 }

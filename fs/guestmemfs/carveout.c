@@ -3,20 +3,26 @@
  * The guestmemfs carve-out: guest RAM taken out of system RAM at boot.
  *
  * On a fresh boot, guestmemfs=SIZE takes SIZE of RAM from memblock before
- * the direct map is built: 1 GiB aligned where that is possible, so files
- * can be mapped with PUD entries, 2 MiB aligned at least. The memory is
- * removed from memblock, so it is not in the direct map, the page
- * allocator never sees it, and no struct pages describe it (whole memory
- * sections of it have no memory map at all); the kernel's e820 table marks
- * it reserved.
+ * the direct map is built, in as few ranges as it can: whole GiBs, 1 GiB
+ * aligned, first, so that files can be mapped with PUD entries, then 2 MiB
+ * aligned pieces for the rest, from the top of memory down. Several ranges
+ * let it take RAM around the kernel (wherever KASLR put it) and around
+ * firmware holes. The memory is removed from memblock, so it is not in
+ * the direct map, the page allocator never sees it, and no struct pages
+ * describe it; the architecture marks it reserved in the kernel's own
+ * memory map (its PAT must not look for a memory map), while the firmware
+ * map, and the one a kexec'd kernel gets, keep it RAM.
  *
- * The memory map a kexec'd kernel gets (e820_table_kexec) marks it reserved
- * only while a finalized kexec handover carries it (kho.c): the next kernel
- * then never uses it, whether or not it understands the handover, and
- * guestmemfs takes it back from its handed-over state and checks that it is
- * still reserved. A kexec without a handover gives it back as RAM: its data
- * are not handed over, and keeping it reserved would lose it for good, and
- * another carve-out of the same size with it, at every such kexec.
+ * Across a kexec with handover, the ranges go through kexec handover as
+ * memory outside the direct map (kho_preserve_unmapped()): the next
+ * kernel takes them out of its memory map early, as it finds them in the
+ * handover, and guestmemfs claims them there. A kexec without a handover
+ * gives them back as RAM.
+ *
+ * The store numbers blocks from the start of the first range to the end
+ * of the last (the span): a block's physical address is a shift and an
+ * add, and 1 GiB alignment is the same in block numbers as in memory.
+ * Blocks between the ranges are holes, never free.
  */
 
 #define pr_fmt(fmt) "guestmemfs: " fmt
@@ -24,20 +30,23 @@
 #include <linux/guestmemfs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
+#include <linux/kexec_handover.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
+#include <linux/range.h>
 #include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 
-#include <asm/e820/api.h>
 #include <asm/memtype.h>
 
 #include "guestmemfs.h"
 
-static phys_addr_t carveout_base, carveout_size;
-
-/* Does the carve-out have an entry of its own in e820_table_kexec? */
-static bool kexec_tracked;
 static unsigned long long carveout_param __initdata;
+
+/* The ranges guestmemfs= took at this boot */
+static struct range fresh[GMFS_MAX_EXTENTS] __initdata;
+static unsigned int nr_fresh __initdata;
 
 static int __init gmfs_parse_size(char *p)
 {
@@ -55,166 +64,192 @@ static int __init gmfs_parse_size(char *p)
 }
 early_param("guestmemfs", gmfs_parse_size);
 
+/*
+ * Take up to @want bytes in pieces of @align, each the highest free
+ * aligned part of a free range, reserving them as they are found.
+ */
+static phys_addr_t __init take_pieces(phys_addr_t align, phys_addr_t want)
+{
+	phys_addr_t got = 0, start, end;
+	u64 i;
+
+	want = ALIGN_DOWN(want, align);
+	while (got < want && nr_fresh < GMFS_MAX_EXTENTS) {
+		phys_addr_t s = 0, e = 0, len;
+
+		for_each_free_mem_range_reverse(i, NUMA_NO_NODE, MEMBLOCK_NONE,
+						&start, &end, NULL) {
+			s = ALIGN(start, align);
+			e = ALIGN_DOWN(end, align);
+			if (s < e)
+				break;
+		}
+		if (s >= e)
+			break;
+		len = min(e - s, want - got);
+		if (memblock_reserve(e - len, len))
+			break;
+		fresh[nr_fresh++] = (struct range){ e - len, e - 1 };
+		got += len;
+	}
+	return got;
+}
+
+static int __init cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 /**
  * guestmemfs_reserve_carveout - take the carve-out out of system RAM
+ * @nr: returns the number of ranges taken
  *
  * Called by the architecture once memblock knows the memory and before
- * the direct map is built. Does nothing without guestmemfs=, and on a
+ * the direct map is built; the architecture then marks the ranges as not
+ * RAM in its own memory map. Does nothing without guestmemfs=, and on a
  * kernel booted by kexec handover, whose carve-out is the handed-over one.
+ *
+ * Return: the ranges, sorted, or NULL if none were taken.
  */
-void __init guestmemfs_reserve_carveout(void)
+const struct range * __init guestmemfs_reserve_carveout(unsigned int *nr)
 {
-	phys_addr_t size = carveout_param, base;
+	phys_addr_t want = carveout_param, got, span;
+	unsigned int i, n;
 
-	if (!size)
-		return;
+	*nr = 0;
+	if (!want)
+		return NULL;
 	if (memblock_kho_scratch_only()) {
 		pr_info("booted by kexec handover: the carve-out is the handed-over one, guestmemfs= is ignored\n");
-		return;
+		return NULL;
 	}
 
-	base = memblock_phys_alloc_range(size, SZ_1G, 0, memblock_end_of_DRAM());
-	if (!base)
-		base = memblock_phys_alloc_range(size, GMFS_BLOCK_SIZE, 0,
-						 memblock_end_of_DRAM());
-	if (!base) {
-		pr_err("cannot reserve %llu MiB: no carve-out\n", (u64)size >> 20);
-		return;
+	got = take_pieces(SZ_1G, want);
+	got += take_pieces(GMFS_BLOCK_SIZE, want - got);
+	sort(fresh, nr_fresh, sizeof(*fresh), cmp_range, NULL);
+	/* Neighbours taken one after the other are one range */
+	for (i = 1, n = min(nr_fresh, 1U); i < nr_fresh; i++) {
+		if (fresh[i].start == fresh[n - 1].end + 1)
+			fresh[n - 1].end = fresh[i].end;
+		else
+			fresh[n++] = fresh[i];
 	}
-	memblock_phys_free(base, size);
-	memblock_remove(base, size);
-
-	e820__range_update(base, size, E820_TYPE_RAM, E820_TYPE_RESERVED);
-	e820__update_table(e820_table);
-	/*
-	 * Reserved here too for now, which gives the carve-out an entry of its
-	 * own: gmfs_carveout_track_kexec() turns it into RAM, and a handover
-	 * back, without changing the number of entries once the table can no
-	 * longer grow.
-	 */
-	e820__range_update_table(e820_table_kexec, base, size, E820_TYPE_RAM,
-				 E820_TYPE_RESERVED);
-	e820__update_table(e820_table_kexec);
-
-	carveout_base = base;
-	carveout_size = size;
-	pr_info("%llu MiB at %pa, outside the direct map and the page allocator\n",
-		(u64)size >> 20, &base);
-}
-
-/*
- * The carve-out's entry in e820_table_kexec, found again each time:
- * free_initmem() moves the table.
- */
-static struct e820_entry *gmfs_kexec_entry(phys_addr_t base, phys_addr_t size)
-{
-	struct e820_entry *entry;
-	u32 i;
-
-	for (i = 0; i < e820_table_kexec->nr_entries; i++) {
-		entry = &e820_table_kexec->entries[i];
-		if (entry->addr == base && entry->size == size)
-			return entry;
+	span = n ? fresh[n - 1].end + 1 - fresh[0].start : 0;
+	if (got < want || span > GMFS_MAX_SPAN) {
+		pr_err("cannot reserve %llu MiB: %llu MiB found in %u ranges of 2 MiB multiples, over %llu MiB\n",
+		       (u64)want >> 20, (u64)got >> 20, n, (u64)span >> 20);
+		for (i = 0; i < n; i++)
+			memblock_phys_free(fresh[i].start, range_len(&fresh[i]));
+		nr_fresh = 0;
+		return NULL;
 	}
-	return NULL;
-}
-
-/**
- * gmfs_carveout_track_kexec - let a kexec without handover reuse the carve-out
- * @base: physical address of the carve-out in use
- * @size: its size
- *
- * Finds the carve-out's own reserved entry in the memory map given to a
- * kexec'd kernel and makes it RAM there, until gmfs_carveout_hand_over()
- * says a handover carries it. If the carve-out shares its entry with other
- * reserved memory, that entry is left as it is: the carve-out then stays
- * reserved across every kexec, which loses memory but never data.
- */
-void __init gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size)
-{
-	struct e820_entry *entry = gmfs_kexec_entry(base, size);
-
-	if (entry && entry->type == E820_TYPE_RESERVED) {
-		entry->type = E820_TYPE_RAM;
-		kexec_tracked = true;
-		return;
+	nr_fresh = n;
+	for (i = 0; i < n; i++) {
+		memblock_phys_free(fresh[i].start, range_len(&fresh[i]));
+		memblock_remove(fresh[i].start, range_len(&fresh[i]));
 	}
-	pr_warn("the carve-out at %pa shares its kexec memory map entry: it stays reserved after a kexec without handover\n",
-		&base);
+	pr_info("%llu MiB in %u ranges from %#llx to %#llx, outside the direct map and the page allocator\n",
+		(u64)want >> 20, n, fresh[0].start, fresh[n - 1].end + 1);
+	*nr = n;
+	return fresh;
 }
-
-/**
- * gmfs_carveout_hand_over - say whether the next kernel gets the carve-out
- * @base: physical address of the carve-out in use
- * @size: its size
- * @handed_over: true once a finalized handover carries it, false after abort
- *
- * A kexec_file_load() after this builds the next kernel's memory map with
- * the carve-out reserved if @handed_over, or as RAM.
- */
-void gmfs_carveout_hand_over(phys_addr_t base, phys_addr_t size,
-			     bool handed_over)
-{
-	struct e820_entry *entry;
-
-	if (!kexec_tracked)
-		return;
-	entry = gmfs_kexec_entry(base, size);
-	if (WARN_ON_ONCE(!entry))
-		return;
-	/*
-	 * One aligned 32-bit store: a concurrent kexec_file_load() copies the
-	 * old type or the new one, and loading before finalize is wrong anyway.
-	 */
-	entry->type = handed_over ? E820_TYPE_RESERVED : E820_TYPE_RAM;
-}
-
-/* A core_initcall: before anything can finalize a handover. */
-static int __init gmfs_carveout_kexec_init(void)
-{
-	if (carveout_size)
-		gmfs_carveout_track_kexec(carveout_base, carveout_size);
-	return 0;
-}
-core_initcall(gmfs_carveout_kexec_init);
 
 /**
  * gmfs_carveout - the carve-out reserved at this boot
- * @base: returns its physical address
- * @size: returns its size
+ * @nr: returns the number of its ranges
  *
- * Return: true if guestmemfs= reserved one.
+ * Return: the ranges, sorted, or NULL if guestmemfs= reserved none.
  */
-bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size)
+const struct range * __init gmfs_carveout(unsigned int *nr)
 {
-	*base = carveout_base;
-	*size = carveout_size;
-	return carveout_size;
+	*nr = nr_fresh;
+	return nr_fresh ? fresh : NULL;
+}
+
+/*
+ * The iomem resources of the ranges, busy and exclusive: /dev/mem must not
+ * reach guest RAM, and no driver may claim it.
+ */
+static int __init gmfs_claim_iomem(const struct range *ext, unsigned int nr)
+{
+	struct resource *res;
+	unsigned int i;
+
+	res = kcalloc(nr, sizeof(*res), GFP_KERNEL);
+	if (!res)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		res[i].name = "guestmemfs";
+		res[i].start = ext[i].start;
+		res[i].end = ext[i].end;
+		res[i].flags = IORESOURCE_MEM | IORESOURCE_BUSY |
+			       IORESOURCE_EXCLUSIVE;
+		res[i].desc = IORES_DESC_RESERVED;
+		if (insert_resource(&iomem_resource, &res[i])) {
+			pr_err("cannot claim [%#llx-%#llx] in iomem\n",
+			       ext[i].start, ext[i].end);
+			while (i--)
+				remove_resource(&res[i]);
+			kfree(res);
+			return -EBUSY;
+		}
+	}
+	return 0;
 }
 
 /**
  * gmfs_carveout_take - start using a carve-out
- * @base: physical address, 2 MiB aligned
- * @size: size, a multiple of 2 MiB
+ * @ext: its ranges, sorted, 2 MiB aligned
+ * @nr: how many
+ * @handed_over: the ranges came with a kexec handover, and must be
+ *	claimed from it
  *
- * Checks that the range is reserved memory that no one else uses, and
- * sets it up to be mapped write-back, by the kernel to clear blocks and
- * by user space.
+ * Checks that the ranges are memory no one else uses: outside system RAM,
+ * and, after a handover, ranges the handover took out of this kernel's
+ * memory map. Claims them in iomem, sets them up to be mapped write-back
+ * (by the kernel to clear blocks, and by user space), and hands them over
+ * at every later kexec with handover.
  *
- * Return: 0 on success, -EINVAL if the range is not a usable carve-out.
+ * Return: 0 on success, -EINVAL if the ranges are not a usable carve-out,
+ * -EBUSY if they cannot be claimed, -ENOMEM.
  */
-int __init gmfs_carveout_take(phys_addr_t base, phys_addr_t size)
+int __init gmfs_carveout_take(const struct range *ext, unsigned int nr,
+			      bool handed_over)
 {
-	if (!size || !IS_ALIGNED(base | size, GMFS_BLOCK_SIZE) ||
-	    base + size < base)
-		return -EINVAL;
-	if (!e820__mapped_all(base, base + size, E820_TYPE_RESERVED) ||
-	    region_intersects(base, size, IORESOURCE_SYSTEM_RAM,
-			      IORES_DESC_NONE) != REGION_DISJOINT)
-		return -EINVAL;
-	/* Not RAM for PAT: say what caching its mappings get. */
-	if (memtype_reserve(base, base + size, _PAGE_CACHE_MODE_WB, NULL))
-		return -EINVAL;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		phys_addr_t base = ext[i].start, size = range_len(&ext[i]);
+
+		if (!IS_ALIGNED(base | size, GMFS_BLOCK_SIZE) ||
+		    region_intersects(base, size, IORESOURCE_SYSTEM_RAM,
+				      IORES_DESC_NONE) != REGION_DISJOINT)
+			return -EINVAL;
+		if (handed_over && kho_claim_unmapped(base, size))
+			return -EINVAL;
+		/*
+		 * For every later handover, from now on: whatever becomes of
+		 * the metadata, the memory stays nobody else's. Without
+		 * kho=on there is no handover; any other failure means the
+		 * next kernel would not keep the range out: say so now.
+		 */
+		err = kho_preserve_unmapped(base, size);
+		if (err && err != -EOPNOTSUPP)
+			pr_warn("cannot hand [%#llx-%#llx] over: %d\n",
+				ext[i].start, ext[i].end, err);
+	}
+	err = gmfs_claim_iomem(ext, nr);
+	if (err)
+		return err;
+	for (i = 0; i < nr; i++) {
+		/* Not RAM for PAT: say what caching its mappings get. */
+		if (memtype_reserve(ext[i].start, ext[i].end + 1,
+				    _PAGE_CACHE_MODE_WB, NULL))
+			return -EINVAL;
+	}
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <linux/bits.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/range.h>
 #include <linux/types.h>
 
 #define GMFS_BLOCK_SHIFT	21		/* 2 MiB blocks */
@@ -30,19 +31,26 @@
 /* The largest block map is a folio of the largest order. */
 #define GMFS_MAX_FILE_BLOCKS	((PAGE_SIZE << MAX_PAGE_ORDER) / sizeof(u32))
 
+/* The carve-out: at most this many ranges, over a span the bitmap covers */
+#define GMFS_MAX_EXTENTS	32
+#define GMFS_MAX_SPAN		((u64)(PAGE_SIZE << MAX_PAGE_ORDER) * \
+				 BITS_PER_BYTE << GMFS_BLOCK_SHIFT)
+
 /*
- * The handover format, version 1. Host byte order: the kernel that reads
- * it runs on the same machine as the one that wrote it.
+ * The handover format, version 2: the carve-out in several ranges, @base
+ * and @size of the superblock their span, the blocks between them holes.
+ * Host byte order: the kernel that reads it runs on the same machine as
+ * the one that wrote it.
  */
 #define GMFS_MAGIC		0x31767366746d6d67ULL	/* "gmmtfsv1" */
-#define GMFS_VERSION		1
+#define GMFS_VERSION		2
 
 struct gmfs_psb {
 	__u64 magic;
 	__u32 version;
 	__u32 block_shift;
-	__u64 base;		/* carve-out, physical address */
-	__u64 size;		/* carve-out, bytes */
+	__u64 base;		/* span of the carve-out, physical address */
+	__u64 size;		/* span of the carve-out, bytes */
 	__u64 nr_blocks;
 	__u32 nr_inodes;
 	__u32 inode_table_order;
@@ -86,8 +94,13 @@ struct gmfs_pinode {
 struct gmfs_store {
 	/* Every change of the store; taken inside the VFS's locks. */
 	struct mutex lock;
+	/* The span of the carve-out: block 0 is at @base */
 	phys_addr_t base, size;
-	unsigned long nr_blocks, free_blocks;
+	/* Its ranges, sorted; the blocks between them are holes */
+	struct range extents[GMFS_MAX_EXTENTS];
+	unsigned int nr_extents;
+	/* Blocks in the span, blocks in the ranges, free blocks */
+	unsigned long nr_blocks, capacity, free_blocks;
 	unsigned int free_inodes;
 
 	struct gmfs_psb *psb;
@@ -108,15 +121,15 @@ struct gmfs_store {
 extern struct gmfs_store gmfs;
 
 /* carveout.c */
-bool gmfs_carveout(phys_addr_t *base, phys_addr_t *size);
-void gmfs_carveout_track_kexec(phys_addr_t base, phys_addr_t size);
-void gmfs_carveout_hand_over(phys_addr_t base, phys_addr_t size,
-			     bool handed_over);
-int gmfs_carveout_take(phys_addr_t base, phys_addr_t size);
+const struct range *gmfs_carveout(unsigned int *nr);
+int gmfs_carveout_take(const struct range *ext, unsigned int nr,
+		       bool handed_over);
 int gmfs_zero_block(unsigned long block, size_t offset);
 
 /* store.c */
-int gmfs_store_create(phys_addr_t base, phys_addr_t size);
+int gmfs_store_create(const struct range *ext, unsigned int nr);
+void gmfs_set_holes(unsigned long *bitmap, const struct range *ext,
+		    unsigned int nr);
 int gmfs_store_alloc_inode(umode_t mode, kuid_t uid, kgid_t gid,
 			   unsigned int parent, const struct qstr *name);
 void gmfs_store_free_inode(unsigned int ino);
@@ -150,6 +163,11 @@ int gmfs_pin_check_shrink(struct inode *inode, loff_t size);
 struct gmfs_restore {
 	const char *why;
 	unsigned int ino;
+	/* The carve-out, as the subtree gives it */
+	struct range extents[GMFS_MAX_EXTENTS];
+	unsigned int nr_extents;
+	/* Blocks of the span between its ranges; NULL if there are none */
+	unsigned long *holes;
 	struct folio *fdt, *psb, *inodes, *bitmap;
 	struct folio *maps[GMFS_MAX_INODES];
 	unsigned long *used;
@@ -157,6 +175,7 @@ struct gmfs_restore {
 };
 
 #if IS_ENABLED(CONFIG_KUNIT)
+bool gmfs_check_extents(struct gmfs_restore *r, const u64 *val, int len);
 bool gmfs_check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
 		    u64 base, u64 size);
 bool gmfs_check_inodes(struct gmfs_restore *r, const struct gmfs_psb *psb,

@@ -4,15 +4,16 @@
  *
  * At finalization the store's folios (superblock, inode table, bitmap and
  * every block map) are preserved as they are, and a "guestmemfs" subtree
- * says where the superblock and the carve-out are; the namespace is frozen
- * until the kexec or an abort. The carve-out itself is not handed over
- * through KHO: it is reserved memory in the e820 table the next kernel
- * boots with.
+ * says where the superblock and the ranges of the carve-out are; the
+ * namespace is frozen until the kexec or an abort. The ranges themselves
+ * are handed over as memory outside the direct map, which the next kernel
+ * keeps out of its memory map from early boot (carveout.c).
  *
  * The next kernel restores all of it at boot and checks every field it
  * reads before the store is used. If anything is wrong it says so once,
- * mounts fail, and the carve-out stays reserved: guest memory is neither
- * lost to nor leaked to anyone else.
+ * mounts fail, and the carve-out stays reserved, and is handed over again
+ * at the next kexec with handover: guest memory is neither lost to nor
+ * leaked to anyone else.
  */
 
 #define pr_fmt(fmt) "guestmemfs: " fmt
@@ -31,7 +32,8 @@
 #include "guestmemfs.h"
 
 #define GMFS_KHO_NAME		"guestmemfs"
-#define GMFS_KHO_COMPATIBLE	"guestmemfs-v1"
+/* v1 had the carve-out in one range */
+#define GMFS_KHO_COMPATIBLE	"guestmemfs-v2"
 
 /* The subtree published at the last finalization, until abort. */
 static struct folio *gmfs_kho_fdt;
@@ -78,15 +80,22 @@ static int gmfs_preserve_one(struct folio *folio)
 
 static int gmfs_build_fdt(void *fdt, size_t size)
 {
-	u64 carveout[2] = { gmfs.base, gmfs.size };
+	u64 carveout[2 * GMFS_MAX_EXTENTS];
 	u64 psb = virt_to_phys(gmfs.psb);
+	unsigned int i;
 
+	/* The ranges: base and size of each, in order */
+	for (i = 0; i < gmfs.nr_extents; i++) {
+		carveout[2 * i] = gmfs.extents[i].start;
+		carveout[2 * i + 1] = range_len(&gmfs.extents[i]);
+	}
 	return fdt_create(fdt, size) ?:
 	       fdt_finish_reservemap(fdt) ?:
 	       fdt_begin_node(fdt, "") ?:
 	       fdt_property_string(fdt, "compatible", GMFS_KHO_COMPATIBLE) ?:
 	       fdt_property(fdt, "superblock", &psb, sizeof(psb)) ?:
-	       fdt_property(fdt, "carveout", carveout, sizeof(carveout)) ?:
+	       fdt_property(fdt, "carveout", carveout,
+			    2 * gmfs.nr_extents * sizeof(u64)) ?:
 	       fdt_end_node(fdt) ?:
 	       fdt_finish(fdt);
 }
@@ -124,8 +133,6 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 		goto unpreserve;
 	}
 	gmfs_kho_fdt = fdt;
-	/* The next kernel must keep it out of its own memory. */
-	gmfs_carveout_hand_over(gmfs.base, gmfs.size, true);
 	return 0;
 
 unpreserve:
@@ -144,7 +151,6 @@ static void gmfs_kho_abort(void)
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs_kho_fdt)
 		return;
-	gmfs_carveout_hand_over(gmfs.base, gmfs.size, false);
 	WARN_ON_ONCE(kho_unpreserve_folio(gmfs_kho_fdt));
 	folio_put(gmfs_kho_fdt);
 	gmfs_kho_fdt = NULL;
@@ -239,8 +245,8 @@ static bool check_name(const struct gmfs_pinode *p)
  * @nr: the number of blocks the file holds
  * @ino: the file's inode number, for the message
  *
- * Return: true if every block is inside the carve-out and no other file
- * holds it; false, with @r saying why, otherwise.
+ * Return: true if every block is inside one of the carve-out's ranges
+ * and no other file holds it; false, with @r saying why, otherwise.
  */
 VISIBLE_IF_KUNIT bool gmfs_check_blocks(struct gmfs_restore *r,
 					const struct gmfs_psb *psb,
@@ -252,6 +258,9 @@ VISIBLE_IF_KUNIT bool gmfs_check_blocks(struct gmfs_restore *r,
 	for (i = 0; i < nr; i++) {
 		if (map[i] >= psb->nr_blocks)
 			return reject(r, "block out of range", ino);
+		if (r->holes && test_bit(map[i], r->holes))
+			return reject(r, "block between the carve-out's ranges",
+				      ino);
 		if (__test_and_set_bit(map[i], r->used))
 			return reject(r, "block used twice", ino);
 	}
@@ -429,26 +438,66 @@ VISIBLE_IF_KUNIT bool gmfs_check_inodes(struct gmfs_restore *r,
 }
 EXPORT_SYMBOL_IF_KUNIT(gmfs_check_inodes);
 
+/**
+ * gmfs_check_extents - check the ranges of the carve-out the subtree gives
+ * @r: the restore, which receives them, or says why they are refused
+ * @val: base and size of each range
+ * @len: the length of @val in bytes
+ *
+ * Return: true if there are 1 to GMFS_MAX_EXTENTS ranges, 2 MiB aligned,
+ * in order, apart, and over a span the block bitmap can cover.
+ */
+VISIBLE_IF_KUNIT bool gmfs_check_extents(struct gmfs_restore *r,
+					 const u64 *val, int len)
+{
+	unsigned int i, n = len / (2 * sizeof(u64));
+
+	if (len <= 0 || len % (2 * sizeof(u64)) || n > GMFS_MAX_EXTENTS)
+		return reject(r, "bad carve-out ranges", 0);
+	for (i = 0; i < n; i++) {
+		u64 base = val[2 * i], size = val[2 * i + 1];
+
+		if (!size || !IS_ALIGNED(base | size, GMFS_BLOCK_SIZE) ||
+		    base + size < base)
+			return reject(r, "bad carve-out ranges", 0);
+		/* Apart: touching ranges would have been one */
+		if (i && base <= r->extents[i - 1].end + 1)
+			return reject(r, "bad carve-out ranges", 0);
+		r->extents[i] = (struct range){ base, base + size - 1 };
+	}
+	if (r->extents[n - 1].end + 1 - r->extents[0].start > GMFS_MAX_SPAN)
+		return reject(r, "bad carve-out ranges", 0);
+	r->nr_extents = n;
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmfs_check_extents);
+
 /* The subtree: where the superblock and the carve-out are. */
-static bool check_fdt(struct gmfs_restore *r, u64 *psb, u64 *base, u64 *size)
+static bool check_fdt(struct gmfs_restore *r, u64 *psb)
 {
 	const void *fdt = folio_address(r->fdt);
+	const char *compat;
 	const u64 *val;
 	int len;
 
-	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(r->fdt) ||
-	    fdt_node_check_compatible(fdt, 0, GMFS_KHO_COMPATIBLE))
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(r->fdt))
 		return reject(r, "bad subtree", 0);
+	if (fdt_node_check_compatible(fdt, 0, GMFS_KHO_COMPATIBLE)) {
+		compat = fdt_getprop(fdt, 0, "compatible", &len);
+		pr_err("the handover is %.*s, this kernel reads %s only\n",
+		       compat && len > 0 ? min(len, 32) : 7,
+		       compat && len > 0 ? compat : "unknown",
+		       GMFS_KHO_COMPATIBLE);
+		return reject(r, "unknown handover version", 0);
+	}
 	val = fdt_getprop(fdt, 0, "superblock", &len);
 	if (!val || len != sizeof(*val))
 		return reject(r, "bad subtree", 0);
 	*psb = *val;
 	val = fdt_getprop(fdt, 0, "carveout", &len);
-	if (!val || len != 2 * sizeof(*val))
+	if (!val)
 		return reject(r, "bad subtree", 0);
-	*base = val[0];
-	*size = val[1];
-	return true;
+	return gmfs_check_extents(r, val, len);
 }
 
 static bool __init gmfs_restore_check(struct gmfs_restore *r)
@@ -458,10 +507,13 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 	u64 psb_phys, base, size;
 	unsigned int ino;
 
-	if (!check_fdt(r, &psb_phys, &base, &size))
+	if (!check_fdt(r, &psb_phys))
 		return false;
-	if (gmfs_carveout_take(base, size))
-		return reject(r, "the carve-out is not reserved memory", 0);
+	if (gmfs_carveout_take(r->extents, r->nr_extents, true))
+		return reject(r, "the carve-out was not handed over outside the direct map",
+			      0);
+	base = r->extents[0].start;
+	size = r->extents[r->nr_extents - 1].end + 1 - base;
 	r->psb = restore_folio(psb_phys, 0);
 	if (!r->psb)
 		return reject(r, "superblock not preserved", 0);
@@ -473,9 +525,11 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 	if (!r->inodes || !r->bitmap)
 		return reject(r, "tables not preserved", 0);
 	r->used = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
+	r->holes = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
 	r->sorted = kvcalloc(GMFS_MAX_INODES, sizeof(*r->sorted), GFP_KERNEL);
-	if (!r->used || !r->sorted)
+	if (!r->used || !r->holes || !r->sorted)
 		return reject(r, "out of memory", 0);
+	gmfs_set_holes(r->holes, r->extents, r->nr_extents);
 
 	inodes = folio_address(r->inodes);
 	/*
@@ -498,7 +552,7 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 static void gmfs_restore_install(struct gmfs_restore *r)
 {
 	struct gmfs_psb *psb = folio_address(r->psb);
-	unsigned int ino;
+	unsigned int ino, i;
 
 	gmfs.psb = psb;
 	gmfs.inodes = folio_address(r->inodes);
@@ -506,9 +560,19 @@ static void gmfs_restore_install(struct gmfs_restore *r)
 	gmfs.base = psb->base;
 	gmfs.size = psb->size;
 	gmfs.nr_blocks = psb->nr_blocks;
-	/* The bitmap is what the files hold, not what was handed over. */
-	bitmap_copy(gmfs.bitmap, r->used, psb->nr_blocks);
-	gmfs.free_blocks = psb->nr_blocks - bitmap_weight(r->used, psb->nr_blocks);
+	gmfs.nr_extents = r->nr_extents;
+	gmfs.capacity = 0;
+	for (i = 0; i < r->nr_extents; i++) {
+		gmfs.extents[i] = r->extents[i];
+		gmfs.capacity += range_len(&r->extents[i]) >> GMFS_BLOCK_SHIFT;
+	}
+	/*
+	 * The bitmap is what the files hold, and the holes, not what was
+	 * handed over.
+	 */
+	gmfs.free_blocks = gmfs.capacity -
+			   bitmap_weight(r->used, psb->nr_blocks);
+	bitmap_or(gmfs.bitmap, r->used, r->holes, psb->nr_blocks);
 	gmfs.free_inodes = GMFS_MAX_INODES - 1;
 	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++) {
 		if (gmfs.inodes[ino].flags) {
@@ -549,6 +613,7 @@ static void gmfs_restore_cleanup(struct gmfs_restore *r)
 		folio_put(r->fdt);
 out:
 	kvfree(r->sorted);
+	bitmap_free(r->holes);
 	bitmap_free(r->used);
 	kfree(r);
 }
@@ -587,16 +652,10 @@ int __init gmfs_kho_restore(void)
 		gmfs.broken = r->why;
 		err = -EUCLEAN;
 	} else {
-		/*
-		 * Rejected, it stays reserved in the next kernel's memory map
-		 * too, as it came; taken back, it is this kernel's to hand
-		 * over or to give back.
-		 */
-		gmfs_carveout_track_kexec(gmfs.base, gmfs.size);
-		pr_info("restored from the handover: %llu MiB at %pa, %u inodes, %lu of %lu blocks in use, in %llu us\n",
-			(u64)gmfs.size >> 20, &gmfs.base,
+		pr_info("restored from the handover: %lu MiB in %u ranges, %u inodes, %lu of %lu blocks in use, in %llu us\n",
+			gmfs.capacity << GMFS_BLOCK_SHIFT >> 20, gmfs.nr_extents,
 			GMFS_MAX_INODES - 1 - gmfs.free_inodes,
-			gmfs.nr_blocks - gmfs.free_blocks, gmfs.nr_blocks,
+			gmfs.capacity - gmfs.free_blocks, gmfs.capacity,
 			div_u64(local_clock() - t0, NSEC_PER_USEC));
 	}
 	mutex_unlock(&gmfs.lock);

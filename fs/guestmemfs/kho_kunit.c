@@ -160,7 +160,7 @@ DAMAGE(loop, in[INO_DIR].parent = INO_SUB)
 DAMAGE(self_parent, in[INO_SUB].parent = INO_SUB)
 DAMAGE(same_name, memcpy(in[INO_VM1].name, "vm0", 3))
 DAMAGE(magic, psb->magic ^= 1)
-DAMAGE(version, psb->version = 2)
+DAMAGE(version, psb->version = 1)
 DAMAGE(block_shift, psb->block_shift = 30)
 DAMAGE(base, psb->base += GMFS_BLOCK_SIZE)
 DAMAGE(size, psb->size -= GMFS_BLOCK_SIZE)
@@ -274,9 +274,106 @@ static void gmfs_kunit_blocks(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, img.r->ino, 11);
 }
 
+/* No file may hold a block between two ranges of the carve-out. */
+static void gmfs_kunit_holes(struct kunit *test)
+{
+	static const u32 around[] = { 9, 12 }, inside[] = { 13, 11 };
+	struct gmfs_image img;
+
+	image_init(test, &img);
+	img.r->holes = bitmap_zalloc(NR_BLOCKS, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, img.r->holes);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, free_bitmap,
+							   img.r->holes));
+	bitmap_set(img.r->holes, 10, 2);
+	KUNIT_EXPECT_TRUE(test, gmfs_check_blocks(img.r, &img.psb, around, 2,
+						  INO_VM0));
+	KUNIT_EXPECT_FALSE(test, gmfs_check_blocks(img.r, &img.psb, inside, 2,
+						   INO_VM1));
+	KUNIT_EXPECT_STREQ(test, img.r->why,
+			   "block between the carve-out's ranges");
+	KUNIT_EXPECT_EQ(test, img.r->ino, INO_VM1);
+}
+
+/* The ranges of the carve-out, as the subtree gives them */
+struct gmfs_extents_case {
+	const char *name;
+	u64 val[8];
+	int len;	/* bytes of @val given; 0: all of them */
+	unsigned int nr;	/* ranges accepted, or 0: refused */
+};
+
+static const struct gmfs_extents_case gmfs_extents_cases[] = {
+	{ "one", { SZ_1G, SZ_1G }, 16, 1 },
+	{ "three", { SZ_1G, SZ_1G, 3ULL * SZ_1G, SZ_2M,
+		     4ULL * SZ_1G, 2ULL * SZ_1G }, 48, 3 },
+	{ "none", {}, 0, 0 },
+	{ "half_a_range", { SZ_1G, SZ_1G, 3ULL * SZ_1G }, 24, 0 },
+	{ "empty_range", { SZ_1G, 0 }, 16, 0 },
+	{ "misaligned_base", { SZ_1G + SZ_4K, SZ_2M }, 16, 0 },
+	{ "misaligned_size", { SZ_1G, SZ_2M + SZ_4K }, 16, 0 },
+	{ "wraps", { U64_MAX - SZ_2M + 1, SZ_4M }, 16, 0 },
+	{ "unsorted", { 3ULL * SZ_1G, SZ_2M, SZ_1G, SZ_1G }, 32, 0 },
+	{ "overlapping", { SZ_1G, SZ_1G, SZ_1G + SZ_2M, SZ_2M }, 32, 0 },
+	{ "touching", { SZ_1G, SZ_1G, 2ULL * SZ_1G, SZ_2M }, 32, 0 },
+	{ "span_too_large", { 0, SZ_2M, GMFS_MAX_SPAN, SZ_2M }, 32, 0 },
+};
+
+static void extents_desc(const struct gmfs_extents_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(gmfs_extents, gmfs_extents_cases, extents_desc);
+
+static void gmfs_kunit_extents(struct kunit *test)
+{
+	const struct gmfs_extents_case *c = test->param_value;
+	struct gmfs_image img;
+	bool ok;
+
+	image_init(test, &img);
+	ok = gmfs_check_extents(img.r, c->val, c->len);
+	if (!c->nr) {
+		KUNIT_EXPECT_FALSE(test, ok);
+		KUNIT_EXPECT_STREQ(test, img.r->why ?: "(accepted)",
+				   "bad carve-out ranges");
+		return;
+	}
+	KUNIT_EXPECT_TRUE(test, ok);
+	KUNIT_EXPECT_EQ(test, img.r->nr_extents, c->nr);
+	KUNIT_EXPECT_EQ(test, img.r->extents[c->nr - 1].end,
+			c->val[2 * c->nr - 2] + c->val[2 * c->nr - 1] - 1);
+}
+
+/* Too many ranges */
+static void gmfs_kunit_extents_max(struct kunit *test)
+{
+	u64 *val = kunit_kcalloc(test, 2 * (GMFS_MAX_EXTENTS + 1),
+				 sizeof(u64), GFP_KERNEL);
+	struct gmfs_image img;
+	unsigned int i;
+	int len;
+
+	KUNIT_ASSERT_NOT_NULL(test, val);
+	for (i = 0; i <= GMFS_MAX_EXTENTS; i++) {
+		val[2 * i] = (u64)(i + 1) * SZ_1G;
+		val[2 * i + 1] = SZ_2M;
+	}
+	image_init(test, &img);
+	len = 2 * GMFS_MAX_EXTENTS * sizeof(u64);
+	KUNIT_EXPECT_TRUE(test, gmfs_check_extents(img.r, val, len));
+	KUNIT_EXPECT_EQ(test, img.r->nr_extents, GMFS_MAX_EXTENTS);
+	len = 2 * (GMFS_MAX_EXTENTS + 1) * sizeof(u64);
+	KUNIT_EXPECT_FALSE(test, gmfs_check_extents(img.r, val, len));
+}
+
 static struct kunit_case gmfs_restore_cases[] = {
 	KUNIT_CASE_PARAM(gmfs_kunit_damage, gmfs_damage_gen_params),
 	KUNIT_CASE(gmfs_kunit_blocks),
+	KUNIT_CASE(gmfs_kunit_holes),
+	KUNIT_CASE_PARAM(gmfs_kunit_extents, gmfs_extents_gen_params),
+	KUNIT_CASE(gmfs_kunit_extents_max),
 	{}
 };
 

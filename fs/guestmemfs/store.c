@@ -73,18 +73,37 @@ static void gmfs_set_times(struct gmfs_pinode *p)
 }
 
 /**
+ * gmfs_set_holes - mark the blocks between the ranges of a carve-out
+ * @bitmap: a bitmap of the blocks of their span
+ * @ext: the ranges, sorted
+ * @nr: how many
+ */
+void gmfs_set_holes(unsigned long *bitmap, const struct range *ext,
+		    unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 1; i < nr; i++)
+		bitmap_set(bitmap,
+			   (ext[i - 1].end + 1 - ext[0].start) >> GMFS_BLOCK_SHIFT,
+			   (ext[i].start - ext[i - 1].end - 1) >> GMFS_BLOCK_SHIFT);
+}
+
+/**
  * gmfs_store_create - create an empty store for a carve-out
- * @base: physical address of the carve-out, 2 MiB aligned
- * @size: its size, a multiple of 2 MiB
+ * @ext: its ranges, sorted, 2 MiB aligned
+ * @nr: how many, at most GMFS_MAX_EXTENTS
  *
  * Return: 0 on success, -ENOMEM.
  */
-int gmfs_store_create(phys_addr_t base, phys_addr_t size)
+int gmfs_store_create(const struct range *ext, unsigned int nr)
 {
 	struct folio *psb_folio, *itab, *bitmap;
-	unsigned long nr_blocks = size >> GMFS_BLOCK_SHIFT;
+	phys_addr_t base = ext[0].start, size = ext[nr - 1].end + 1 - base;
+	unsigned long nr_blocks = size >> GMFS_BLOCK_SHIFT, capacity = 0;
 	struct gmfs_psb *psb;
 	struct gmfs_pinode *root;
+	unsigned int i;
 
 	psb = gmfs_alloc_zeroed(0, &psb_folio);
 	gmfs.inodes = gmfs_alloc_zeroed(get_order(GMFS_MAX_INODES *
@@ -99,6 +118,12 @@ int gmfs_store_create(phys_addr_t base, phys_addr_t size)
 		if (gmfs.bitmap)
 			folio_put(bitmap);
 		return -ENOMEM;
+	}
+	/* Holes are never free */
+	gmfs_set_holes(gmfs.bitmap, ext, nr);
+	for (i = 0; i < nr; i++) {
+		gmfs.extents[i] = ext[i];
+		capacity += range_len(&ext[i]) >> GMFS_BLOCK_SHIFT;
 	}
 
 	psb->magic = GMFS_MAGIC;
@@ -123,8 +148,10 @@ int gmfs_store_create(phys_addr_t base, phys_addr_t size)
 	gmfs.psb = psb;
 	gmfs.base = base;
 	gmfs.size = size;
+	gmfs.nr_extents = nr;
 	gmfs.nr_blocks = nr_blocks;
-	gmfs.free_blocks = nr_blocks;
+	gmfs.capacity = capacity;
+	gmfs.free_blocks = capacity;
 	gmfs.free_inodes = GMFS_MAX_INODES - 2;	/* 0 is unused */
 	return 0;
 }

@@ -28,7 +28,7 @@ static int gmfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_frsize = GMFS_BLOCK_SIZE;
 	buf->f_namelen = GMFS_NAME_MAX;
 	mutex_lock(&gmfs.lock);
-	buf->f_blocks = gmfs.nr_blocks;
+	buf->f_blocks = gmfs.capacity;
 	buf->f_bfree = gmfs.free_blocks;
 	buf->f_bavail = gmfs.free_blocks;
 	buf->f_files = GMFS_MAX_INODES - 1;
@@ -192,14 +192,16 @@ static struct file_system_type gmfs_fs_type = {
 
 static int __init gmfs_init(void)
 {
-	phys_addr_t base, size;
+	const struct range *ext;
+	unsigned int nr;
 	int err;
 
 	/* A handover, if there is one, decides; guestmemfs= otherwise. */
 	err = gmfs_kho_restore();
-	if (err == -ENOENT && gmfs_carveout(&base, &size)) {
-		err = gmfs_carveout_take(base, size) ?:
-		      gmfs_store_create(base, size);
+	ext = gmfs_carveout(&nr);
+	if (err == -ENOENT && ext) {
+		err = gmfs_carveout_take(ext, nr, false) ?:
+		      gmfs_store_create(ext, nr);
 		if (err)
 			pr_err("cannot set the carve-out up: %d\n", err);
 	}

@@ -7,6 +7,7 @@
 #include <linux/types.h>
 
 struct file;
+struct range;
 
 /**
  * struct guestmemfs_run - physically contiguous memory of a pinned range
@@ -51,7 +52,7 @@ struct guestmemfs_pin {
 };
 
 #ifdef CONFIG_GUESTMEMFS_FS
-void guestmemfs_reserve_carveout(void);
+const struct range *guestmemfs_reserve_carveout(unsigned int *nr);
 bool is_guestmemfs_file(const struct file *file);
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner);
@@ -61,7 +62,11 @@ void guestmemfs_unpin(struct guestmemfs_pin *pin);
 const struct guestmemfs_run *
 guestmemfs_pin_run(const struct guestmemfs_pin *pin, u64 offset);
 #else
-static inline void guestmemfs_reserve_carveout(void) { }
+static inline const struct range *guestmemfs_reserve_carveout(unsigned int *nr)
+{
+	*nr = 0;
+	return NULL;
+}
 
 static inline bool is_guestmemfs_file(const struct file *file)
 {

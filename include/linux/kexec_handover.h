@@ -8,6 +8,7 @@
 struct folio;
 struct notifier_block;
 struct kho_serialization;
+struct range;
 
 /**
  * enum kho_event - events of the KHO notifier chain
@@ -42,6 +43,9 @@ int kho_preserve_folio(struct folio *folio);
 int kho_preserve_phys(phys_addr_t phys, size_t size);
 int kho_unpreserve_folio(struct folio *folio);
 int kho_unpreserve_phys(phys_addr_t phys, size_t size);
+int kho_preserve_unmapped(phys_addr_t phys, phys_addr_t size);
+int kho_unpreserve_unmapped(phys_addr_t phys, phys_addr_t size);
+int kho_claim_unmapped(phys_addr_t phys, phys_addr_t size);
 
 int kho_add_subtree(struct kho_serialization *ser, const char *name,
 		    void *fdt);
@@ -60,6 +64,7 @@ int kho_test_corrupt(const char *how);
 #endif
 int kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 		 phys_addr_t scratch_phys, u64 scratch_len);
+const struct range *kho_in_unmapped(unsigned int *nr);
 #else
 static inline bool kho_is_enabled(void)
 {
@@ -84,6 +89,22 @@ static inline int kho_unpreserve_folio(struct folio *folio)
 static inline int kho_unpreserve_phys(phys_addr_t phys, size_t size)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline int kho_preserve_unmapped(phys_addr_t phys, phys_addr_t size)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kho_unpreserve_unmapped(phys_addr_t phys,
+					  phys_addr_t size)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kho_claim_unmapped(phys_addr_t phys, phys_addr_t size)
+{
+	return -ENOENT;
 }
 
 static inline int kho_add_subtree(struct kho_serialization *ser,
@@ -123,6 +144,12 @@ static inline int kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 			       phys_addr_t scratch_phys, u64 scratch_len)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline const struct range *kho_in_unmapped(unsigned int *nr)
+{
+	*nr = 0;
+	return NULL;
 }
 #endif /* CONFIG_KEXEC_HANDOVER */
 

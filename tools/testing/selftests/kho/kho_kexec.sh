@@ -13,12 +13,18 @@
 #   0, 1, 2   finalize: the next kernel restores and checks every byte,
 #             three times in a row (memory carried over several kexecs)
 #   3         no finalize: the next kernel boots without a handover
-#   4         finalize, then point the guestmemfs subtree at memory that is
+#   4         finalize, then add two bad parts to the chunk list (a bitmap
+#             in scratch memory, a block past the end of memory): the next
+#             kernel drops them, says so, and restores everything else
+#   5         finalize, then point the guestmemfs subtree at memory that is
 #             not preserved: the handover is taken, guestmemfs refuses its
 #             part of it
-#   5, 6, 7   finalize, then damage the handover (chunk list loop,
-#             root FDT compatible, bitmap in scratch memory): the next
-#             kernel reports it in one line, ignores it and boots
+#   6         finalize, then break the root FDT (its compatible), with
+#             kho_on_error=reclaim for the next kernel: it reports it in
+#             one line and boots with all memory, as after a plain kexec
+#   7         finalize, then break the chunk list (a loop): the next
+#             kernel reports it, keeps all memory outside the scratch
+#             areas out of use (kho_on_error's default) and runs on those
 #   8 and on  finalize
 #
 # Exit status 0 is a pass.
@@ -36,10 +42,10 @@ plan_of() {
 	case "$1" in
 	0|1|2) echo kho ;;
 	3) echo plain ;;
-	4) echo subtree:guestmemfs ;;
-	5) echo corrupt:chunk-loop ;;
-	6) echo corrupt:compatible ;;
-	7) echo corrupt:bitmap-scratch ;;
+	4) echo bad-ranges ;;
+	5) echo subtree:guestmemfs ;;
+	6) echo reclaim:compatible ;;
+	7) echo corrupt:chunk-loop ;;
 	*) echo kho ;;
 	esac
 }
@@ -48,7 +54,6 @@ expected_error() {
 	case "$1" in
 	chunk-loop) echo "loop in the chunk list" ;;
 	compatible) echo "FDT is not kho-v1" ;;
-	bitmap-scratch) echo "bitmap outside usable memory" ;;
 	esac
 }
 
@@ -65,17 +70,23 @@ prepare() {
 	echo 1 > "$KHO/out/finalize" || fail "finalize"
 	[ "$(cat "$KHO/out/finalize")" = 1 ] || fail "not finalized"
 	case "$plan" in
-	corrupt:*)
-		echo "${plan#corrupt:}" > "$TEST/corrupt" || fail "damage ${plan#corrupt:}"
+	corrupt:*|reclaim:*)
+		echo "${plan#*:}" > "$TEST/corrupt" || fail "damage ${plan#*:}"
 		;;
-	subtree:*)
+	subtree:*|bad-ranges)
 		echo "$plan" > "$TEST/corrupt" || fail "damage $plan"
 		;;
+	esac
+	# For the next kernel only
+	case "$plan" in
+	reclaim:*) echo "kho_on_error=reclaim" >> "$state/kexec-once" ;;
 	esac
 	return 0
 }
 
 IGNORED="KHO: ignoring the handover from the previous kernel"
+DROPPED="KHO: dropping part of the handover"
+SCRATCH_ONLY="KHO: broken handover: all memory outside the scratch areas stays out of use"
 
 ignored_lines() {
 	dmesg | grep -c "$IGNORED"
@@ -83,6 +94,35 @@ ignored_lines() {
 
 ignored() {
 	dmesg | grep "$IGNORED"
+}
+
+# MemTotal in MiB
+mem_total() {
+	awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo
+}
+
+restored() {
+	[ -r "$KHO/in/fdt" ] || fail "no $KHO/in/fdt"
+	[ -r "$KHO/in/sub_fdts/kho-test" ] || fail "no kho-test subtree"
+	cat "$TEST/report"
+	grep -q "^not ok" "$TEST/report" && fail "restore checks failed"
+	grep -q "^ok " "$TEST/report" || fail "nothing was checked"
+	grep -qx "# incoming state of generation $prev" "$TEST/report" ||
+		fail "the state is not the previous kernel's (generation $prev)"
+	[ "$gen" = $((prev + 1)) ] || fail "generation $gen after $prev"
+	dmesg | grep "KHO: reserved"
+}
+
+# One line saying why the handover was ignored, and nothing restored
+ignored_once() {
+	want="$IGNORED: $(expected_error "$1")"
+	ignored
+	[ "$(ignored_lines)" = 1 ] || fail "want exactly one line: $want"
+	dmesg | grep -qF "$want" || fail "want: $want"
+	[ ! -e "$KHO/in" ] || fail "$KHO/in exists without a handover"
+	grep -q "^1..0 # SKIP no incoming" "$TEST/report" ||
+		fail "kho_test found state: $(cat "$TEST/report")"
+	[ "$gen" = 0 ] || fail "generation $gen without a handover"
 }
 
 check() {
@@ -95,29 +135,53 @@ check() {
 	case "$plan" in
 	kho|subtree:*)
 		[ "$(ignored_lines)" = 0 ] || fail "handover ignored: $(ignored)"
-		[ -r "$KHO/in/fdt" ] || fail "no $KHO/in/fdt"
-		[ -r "$KHO/in/sub_fdts/kho-test" ] || fail "no kho-test subtree"
-		cat "$TEST/report"
-		grep -q "^not ok" "$TEST/report" && fail "restore checks failed"
-		grep -q "^ok " "$TEST/report" || fail "nothing was checked"
-		grep -qx "# incoming state of generation $prev" "$TEST/report" ||
-			fail "the state is not the previous kernel's (generation $prev)"
-		[ "$gen" = $((prev + 1)) ] || fail "generation $gen after $prev"
-		dmesg | grep "KHO: reserved"
+		dmesg | grep -q "$DROPPED" && fail "dropped: $(dmesg | grep "$DROPPED")"
+		restored
 		;;
-	plain|corrupt:*)
-		if [ "$plan" = plain ]; then
-			[ "$(ignored_lines)" = 0 ] || fail "unexpected: $(ignored)"
-		else
-			want="$IGNORED: $(expected_error "${plan#corrupt:}")"
-			ignored
-			[ "$(ignored_lines)" = 1 ] || fail "want exactly one line: $want"
-			dmesg | grep -qF "$want" || fail "want: $want"
-		fi
+	bad-ranges)
+		[ "$(ignored_lines)" = 0 ] || fail "handover ignored: $(ignored)"
+		dmesg | grep "KHO: dropp"
+		n=$(dmesg | grep -c "$DROPPED")
+		[ "$n" = 2 ] || fail "$n parts dropped, want the 2 bad ones"
+		dmesg | grep -q "$DROPPED: bitmap outside usable memory" ||
+			fail "the bitmap in scratch memory was not dropped"
+		dmesg | grep -q "$DROPPED: preserved memory outside usable memory" ||
+			fail "the block past the end of memory was not dropped"
+		dmesg | grep -q "KHO: dropped 1 bitmaps and 1 runs" ||
+			fail "no summary of what was dropped"
+		# Everything else came through
+		restored
+		;;
+	plain)
+		[ "$(ignored_lines)" = 0 ] || fail "unexpected: $(ignored)"
 		[ ! -e "$KHO/in" ] || fail "$KHO/in exists without a handover"
 		grep -q "^1..0 # SKIP no incoming" "$TEST/report" ||
 			fail "kho_test found state: $(cat "$TEST/report")"
 		[ "$gen" = 0 ] || fail "generation $gen without a handover"
+		;;
+	reclaim:*)
+		ignored_once "${plan#reclaim:}"
+		grep -qw kho_on_error=reclaim /proc/cmdline ||
+			fail "not booted with kho_on_error=reclaim: $(cat /proc/cmdline)"
+		dmesg | grep -q "KHO: kho_on_error=reclaim: booting as without a handover" ||
+			fail "no word of reclaiming the memory"
+		# All memory is this kernel's, and it can hand over again
+		[ -w "$KHO/out/finalize" ] || fail "no handover from this kernel"
+		echo "all memory reclaimed: MemTotal $(mem_total) MiB"
+		;;
+	corrupt:*)
+		ignored_once "${plan#corrupt:}"
+		line=$(dmesg | grep "$SCRATCH_ONLY") ||
+			fail "no word of running on scratch memory"
+		echo "$line"
+		scratch=$(echo "$line" | sed -n 's/.* runs on \([0-9]*\) MiB of scratch.*/\1/p')
+		total=$(mem_total)
+		[ -n "$scratch" ] && [ "$total" -le "$scratch" ] ||
+			fail "MemTotal $total MiB, more than the $scratch MiB of scratch"
+		# Nothing here can be handed over: all of it is scratch
+		[ ! -w "$KHO/out/finalize" ] ||
+			fail "$KHO/out/finalize in a kernel running on scratch"
+		echo "running on scratch: MemTotal $total MiB of $scratch MiB"
 		;;
 	*)
 		fail "unknown plan $plan"

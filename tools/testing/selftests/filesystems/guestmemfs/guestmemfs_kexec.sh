@@ -104,60 +104,95 @@ change_tree() {
 	empty_file a/emptied $((300 + gen))
 }
 
-# Where this boot's carve-out is, from its messages: "base size" in hex.
+# This boot's carve-out, from /proc/iomem: a "first last" line (hex,
+# inclusive) per range.
 carveout() {
-	at='\([0-9]*\) MiB at \(0x[0-9a-f]*\)'
-	dmesg | sed -n "s/.*guestmemfs: $at.*/\\2 \\1/p;
-			s/.*guestmemfs: restored from the handover: $at.*/\\2 \\1/p" |
-		tail -n 1
+	sed -n 's/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : guestmemfs$/\1 \2/p' /proc/iomem
 }
 
-# Is the recorded carve-out inside a Reserved range of /proc/iomem, and
-# in no System RAM?
-still_reserved() {
-	set -- $(cat "$STATE/gmfs.carveout")
-	base=$(($1)) end=$(($1 + $2 * 1048576 - 1)) ok=1
+# Bytes of [$1, $2] (inclusive) that /proc/iomem lines named $3 cover
+covered() {
+	lo=$1 hi=$2 sum=0
 	while read -r range name; do
+		[ "$name" = ": $3" ] || continue
 		s=$((0x${range%-*})) e=$((0x${range#*-}))
-		case "$name" in
-		": Reserved") [ $s -le $base ] && [ $e -ge $end ] && ok=0 ;;
-		": System RAM") [ $s -le $end ] && [ $e -ge $base ] && return 1 ;;
-		esac
-	done < /proc/iomem
-	return $ok
+		[ $s -lt $lo ] && s=$lo
+		[ $e -gt $hi ] && e=$hi
+		[ $s -le $e ] && sum=$((sum + e - s + 1))
+	done <<EOF
+$(sed 's/^ *//' /proc/iomem)
+EOF
+	echo $sum
+}
+
+# Is every range of the recorded carve-out reserved, none of it RAM?
+still_reserved() {
+	[ -s "$STATE/gmfs.carveout" ] || return 1
+	while read -r first last; do
+		lo=$((0x$first)) hi=$((0x$last))
+		[ "$(covered $lo $hi "System RAM")" = 0 ] || return 1
+		[ "$(covered $lo $hi Reserved)" = $((hi - lo + 1)) ] || return 1
+	done < "$STATE/gmfs.carveout"
 }
 
 # Was the recorded carve-out given back: is every byte of it System RAM
 # or this boot's carve-out, none of it reserved and lost?
 given_back() {
-	set -- $(cat "$STATE/gmfs.carveout")
-	base=$(($1)) end=$(($1 + $2 * 1048576)) got=0
-	set -- $(carveout)
-	if [ $# = 2 ]; then
-		s=$(($1)) e=$(($1 + $2 * 1048576))
-		[ $s -lt $base ] && s=$base
-		[ $e -gt $end ] && e=$end
-		[ $s -lt $e ] && got=$((e - s))
-	fi
-	while read -r range name; do
-		[ "$name" = ": System RAM" ] || continue
-		s=$((0x${range%-*})) e=$((0x${range#*-} + 1))
-		[ $s -lt $base ] && s=$base
-		[ $e -gt $end ] && e=$end
-		[ $s -lt $e ] && got=$((got + e - s))
-	done < /proc/iomem
-	[ $got = $((end - base)) ]
+	while read -r first last; do
+		lo=$((0x$first)) hi=$((0x$last))
+		got=$(( $(covered $lo $hi "System RAM") + $(covered $lo $hi guestmemfs) ))
+		[ $got = $((hi - lo + 1)) ] || return 1
+	done < "$STATE/gmfs.carveout"
 }
 
-check_data() {
-	while read -r f seed size; do
-		$UTIL check "$MNT/$f" "$seed" || fail "data of $f"
-	done < "$STATE/gmfs.seeds"
+# Is every range of this boot's carve-out RAM in the firmware memory map,
+# /sys/firmware/memmap (e820_table_firmware, where KVM asks whether a PFN
+# is RAM to map it write-back)?
+firmware_ram() {
+	carveout | while read -r first last; do
+		lo=$((0x$first)) hi=$((0x$last)) ok=
+		for d in /sys/firmware/memmap/*; do
+			[ "$(cat "$d/type")" = "System RAM" ] || continue
+			s=$(($(cat "$d/start"))) e=$(($(cat "$d/end")))
+			[ $s -le $lo ] && [ $e -ge $hi ] && ok=1
+		done
+		[ -n "$ok" ] || { echo "[$first-$last] is not RAM in the firmware map"; exit 1; }
+	done
+}
+
+# The 16 hex digits of $1 as its 8 bytes lie in memory (little endian)
+le64() {
+	h=$(printf '%016x' "$1") out=
+	while [ -n "$h" ]; do
+		out="$out${h#"${h%??}"}"
+		h=${h%??}
+	done
+	echo "$out"
+}
+
+# Does the outgoing handover carry the recorded carve-out as memory
+# outside the direct map (base and size of each range, in the root FDT)?
+carried() {
+	echo 1 > $FINALIZE || return 1
+	blob=$(od -An -v -tx1 /sys/kernel/debug/kho/out/fdt | tr -d ' \n')
+	echo 0 > $FINALIZE
+	while read -r first last; do
+		want=$(le64 $((0x$first)))$(le64 $((0x$last - 0x$first + 1)))
+		case "$blob" in *"$want"*) ;; *) return 1 ;; esac
+	done < "$STATE/gmfs.carveout"
 }
 
 prepare() {
 	if ! mount_fs; then
 		echo "no guestmemfs this boot: nothing to prepare"
+		# A carve-out whose metadata was refused: still nobody's at
+		# the next kexec with handover
+		if [ -s "$STATE/gmfs.carveout" ] && [ -w $FINALIZE ] &&
+		   still_reserved; then
+			carried || fail "the refused carve-out is not handed over again"
+			ranges=$(tr '\n' ' ' < "$STATE/gmfs.carveout")
+			echo "the refused carve-out ${ranges}is handed over again"
+		fi
 		echo nofs > "$STATE/gmfs.state"
 		return 0
 	fi
@@ -191,9 +226,13 @@ check() {
 	state=$(cat "$STATE/gmfs.state" 2>/dev/null)
 	echo "previous kernel: guestmemfs $state, handover $how"
 	case "$how" in
-	kho)
+	kho|bad-ranges)
 		[ "$state" = tree ] || { echo "no tree was handed over"; return 0; }
 		mount_fs || fail "mount after a handover: $(dmesg | grep guestmemfs | tail -n 2)"
+		[ "$(carveout)" = "$(cat "$STATE/gmfs.carveout")" ] ||
+			fail "the carve-out moved: $(carveout | tr '\n' ' ')"
+		firmware_ram || fail "KVM would map guest RAM uncached"
+		echo "carve-out $(carveout | tr '\n' ' ')kept, RAM in the firmware map"
 		snapshot > /tmp/gmfs.now
 		if ! cmp -s "$STATE/gmfs.snapshot" /tmp/gmfs.now; then
 			diff "$STATE/gmfs.snapshot" /tmp/gmfs.now
@@ -218,11 +257,11 @@ check() {
 		echo "metadata refused, mount refused," \
 			"carve-out $(cat "$STATE/gmfs.carveout") still reserved"
 		;;
-	plain|corrupt:*)
+	plain|corrupt:*|reclaim:*)
 		rm -f "$STATE/gmfs.state" "$STATE/gmfs.seeds"
 		if [ "$state" != tree ]; then
 			:
-		elif [ "$how" = plain ]; then
+		elif [ "$how" = plain ] || [ "${how%%:*}" = reclaim ]; then
 			# Nothing was handed over: the memory is this kernel's
 			# again, not lost at every kexec.
 			old=$(cat "$STATE/gmfs.carveout")
@@ -239,7 +278,8 @@ check() {
 			echo "a new, empty filesystem"
 		else
 			echo "no guestmemfs: $(dmesg | grep guestmemfs | tail -n 1)"
-			[ "$how" != plain ] || fail "no guestmemfs after a plain kexec"
+			[ "${how%%:*}" = corrupt ] ||
+				fail "no guestmemfs after $how"
 		fi
 		;;
 	*)

@@ -736,6 +736,65 @@ static void child_expect(struct __test_metadata *_metadata, int status)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
+/*
+ * The ranges of the carve-out in /proc/iomem: returns how many, with the
+ * start of the first in @first and their total size in @bytes.
+ */
+static int iomem_ranges(unsigned long long *first, unsigned long long *bytes)
+{
+	char line[256], name[64];
+	unsigned long long s, e;
+	int n = 0;
+	FILE *f = fopen("/proc/iomem", "r");
+
+	*bytes = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %llx-%llx : %63[^\n]", &s, &e, name) != 3 ||
+		    strcmp(name, "guestmemfs"))
+			continue;
+		if (!n++)
+			*first = s;
+		*bytes += e - s + 1;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Guest RAM is reachable only through the filesystem: the carve-out is a
+ * busy, exclusive iomem resource, which /dev/mem refuses to read or map
+ * (CONFIG_STRICT_DEVMEM and CONFIG_IO_STRICT_DEVMEM, as distributions
+ * ship).
+ */
+TEST_F(gmfs, devmem)
+{
+	unsigned long long first, bytes;
+	struct statfs sfs;
+	char buf[64];
+	void *p;
+	int fd;
+
+	ASSERT_LT(0, iomem_ranges(&first, &bytes));
+	ASSERT_EQ(0, statfs(mnt, &sfs));
+	EXPECT_EQ(sfs.f_blocks * BLK, bytes);
+
+	fd = open("/dev/mem", O_RDONLY);
+	if (fd < 0 && errno == ENOENT)
+		SKIP(return, "no /dev/mem (CONFIG_DEVMEM)");
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), first + BLK));
+	EXPECT_EQ(EPERM, errno);
+	p = mmap(NULL, BLK, PROT_READ, MAP_SHARED, fd, first + BLK);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EPERM, errno);
+	if (p != MAP_FAILED)
+		munmap(p, BLK);
+	close(fd);
+}
+
 /* Not root, not in the initial user namespace: no mount, no access. */
 TEST_F(gmfs, unprivileged)
 {
