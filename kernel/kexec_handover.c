@@ -133,7 +133,7 @@ enum kho_on_error {
 	KHO_ON_ERROR_RECLAIM,
 };
 
-static const char * const kho_on_error_names[] = {
+static const char * const kho_on_error_names[] __initconst = {
 	[KHO_ON_ERROR_SCRATCH] = "scratch",
 	[KHO_ON_ERROR_PANIC] = "panic",
 	[KHO_ON_ERROR_RECLAIM] = "reclaim",
@@ -434,6 +434,9 @@ static const char * __init kho_unmapped_problem(phys_addr_t base, u64 size,
 		return "misaligned unmapped range";
 	if (!kho_usable_memory(base, size))
 		return "unmapped range outside memory";
+	/* What the architecture allocates there early (real mode code) */
+	if (base < SZ_1M)
+		return "unmapped range in the first MiB";
 	if (kho_overlaps(s, cnt, base, size) ||
 	    (fdt_phys < base + size && base < fdt_phys + PAGE_SIZE) ||
 	    memblock_is_region_reserved(base, size))
@@ -471,11 +474,22 @@ static void __init kho_in_take_unmapped(const void *fdt,
 		const char *why;
 
 		why = kho_unmapped_problem(base, size, s, cnt, fdt_phys);
-		if (!why && memblock_remove(base, size))
-			why = "cannot remove an unmapped range from memory";
 		if (why) {
 			kho_in_drop(why, base, size);
 			continue;
+		}
+		/*
+		 * A sound range this kernel cannot keep out of its memory
+		 * map would reach the page allocator: the handover is
+		 * broken, kho_on_error= decides.
+		 */
+		if (memblock_remove(base, size)) {
+			kho_in_reject("cannot remove an unmapped range from memory",
+				      base);
+			kho_in.fdt_phys = 0;
+			kho_in.broken = "cannot remove an unmapped range from memory";
+			kho_in.broken_at = base;
+			return;
 		}
 		kho_in.unmapped[kho_in.nr_unmapped++] =
 			(struct range){ base, base + size - 1 };
@@ -1282,8 +1296,9 @@ EXPORT_SYMBOL_GPL(kho_unpreserve_phys);
  *
  * Return: 0 on success; -EINVAL for an unaligned or empty range, or one
  * that is system RAM or scratch memory; -EEXIST if it overlaps a range
- * already preserved; -ENOSPC past KHO_UNMAPPED_MAX ranges; -EBUSY once
- * the handover is finalized; -EOPNOTSUPP without kho=on.
+ * already preserved or handed over and not claimed; -ENOSPC past
+ * KHO_UNMAPPED_MAX ranges; -EBUSY from the start of finalization (its
+ * notifiers included) until an abort; -EOPNOTSUPP without kho=on.
  */
 int kho_preserve_unmapped(phys_addr_t phys, phys_addr_t size)
 {
@@ -1307,6 +1322,15 @@ int kho_preserve_unmapped(phys_addr_t phys, phys_addr_t size)
 	for (i = 0; i < kho_out.nr_unmapped; i++) {
 		if (kho_out.unmapped[i].start <= r.end &&
 		    r.start <= kho_out.unmapped[i].end) {
+			err = -EEXIST;
+			goto out;
+		}
+	}
+	/* Handed over to this kernel and not claimed: handed over again */
+	for (i = 0; i < kho_in.nr_unmapped; i++) {
+		if (!test_bit(i, kho_in.claimed) &&
+		    kho_in.unmapped[i].start <= r.end &&
+		    r.start <= kho_in.unmapped[i].end) {
 			err = -EEXIST;
 			goto out;
 		}
@@ -1361,30 +1385,36 @@ EXPORT_SYMBOL_GPL(kho_unpreserve_unmapped);
  * @size: size in bytes, likewise
  *
  * The range was kept out of this kernel's memory map since early boot.
- * Claimed, it is the caller's: to use, and to preserve again for the next
- * kernel if it must survive another kexec. A range nobody claims is
- * handed over again at every finalization, so that memory whose owner
- * could not take it back is never given to anyone else.
+ * Claimed, it is the caller's, and stays preserved for the next kernel as
+ * if the caller had passed it to kho_preserve_unmapped(), with no window
+ * in which it is not; kho_unpreserve_unmapped() lets it go. A range nobody
+ * claims is handed over again at every finalization, so that memory
+ * whose owner could not take it back is never given to anyone else.
  *
  * Return: 0 on success; -ENOENT if no such range came with the handover;
- * -EBUSY if it was claimed already.
+ * -EALREADY if it was claimed already; -EBUSY while the handover is
+ * finalized; -ENOSPC if KHO_UNMAPPED_MAX ranges are preserved already.
  */
 int kho_claim_unmapped(phys_addr_t phys, phys_addr_t size)
 {
-	static DEFINE_MUTEX(claim_lock);
 	unsigned int i;
-	int err = -ENOENT;
 
-	mutex_lock(&claim_lock);
+	guard(mutex)(&kho_out.unmapped_lock);
 	for (i = 0; i < kho_in.nr_unmapped; i++) {
 		if (kho_in.unmapped[i].start != phys ||
 		    range_len(&kho_in.unmapped[i]) != size)
 			continue;
-		err = test_and_set_bit(i, kho_in.claimed) ? -EBUSY : 0;
-		break;
+		if (test_bit(i, kho_in.claimed))
+			return -EALREADY;
+		if (kho_out.unmapped_frozen)
+			return -EBUSY;
+		if (kho_out.nr_unmapped == KHO_UNMAPPED_MAX)
+			return -ENOSPC;
+		kho_out.unmapped[kho_out.nr_unmapped++] = kho_in.unmapped[i];
+		set_bit(i, kho_in.claimed);
+		return 0;
 	}
-	mutex_unlock(&claim_lock);
-	return err;
+	return -ENOENT;
 }
 EXPORT_SYMBOL_GPL(kho_claim_unmapped);
 

@@ -145,11 +145,20 @@ const struct range * __init guestmemfs_reserve_carveout(unsigned int *nr)
 		nr_fresh = 0;
 		return NULL;
 	}
-	nr_fresh = n;
 	for (i = 0; i < n; i++) {
+		/*
+		 * Out of memory first: a range that stays in it must stay
+		 * reserved, lost until the next boot but nobody's.
+		 */
+		if (memblock_remove(fresh[i].start, range_len(&fresh[i]))) {
+			pr_err("cannot take [%#llx-%#llx] out of memory: no carve-out\n",
+			       fresh[i].start, fresh[i].end);
+			nr_fresh = 0;
+			return NULL;
+		}
 		memblock_phys_free(fresh[i].start, range_len(&fresh[i]));
-		memblock_remove(fresh[i].start, range_len(&fresh[i]));
 	}
+	nr_fresh = n;
 	pr_info("%llu MiB in %u ranges from %#llx to %#llx, outside the direct map and the page allocator\n",
 		(u64)want >> 20, n, fresh[0].start, fresh[n - 1].end + 1);
 	*nr = n;
@@ -172,14 +181,15 @@ const struct range * __init gmfs_carveout(unsigned int *nr)
  * The iomem resources of the ranges, busy and exclusive: /dev/mem must not
  * reach guest RAM, and no driver may claim it.
  */
-static int __init gmfs_claim_iomem(const struct range *ext, unsigned int nr)
+static struct resource * __init
+gmfs_claim_iomem(const struct range *ext, unsigned int nr)
 {
 	struct resource *res;
 	unsigned int i;
 
 	res = kcalloc(nr, sizeof(*res), GFP_KERNEL);
 	if (!res)
-		return -ENOMEM;
+		return NULL;
 	for (i = 0; i < nr; i++) {
 		res[i].name = "guestmemfs";
 		res[i].start = ext[i].start;
@@ -193,10 +203,10 @@ static int __init gmfs_claim_iomem(const struct range *ext, unsigned int nr)
 			while (i--)
 				remove_resource(&res[i]);
 			kfree(res);
-			return -EBUSY;
+			return NULL;
 		}
 	}
-	return 0;
+	return res;
 }
 
 /**
@@ -210,7 +220,12 @@ static int __init gmfs_claim_iomem(const struct range *ext, unsigned int nr)
  * and, after a handover, ranges the handover took out of this kernel's
  * memory map. Claims them in iomem, sets them up to be mapped write-back
  * (by the kernel to clear blocks, and by user space), and hands them over
- * at every later kexec with handover.
+ * at every later kexec with handover (a handed-over range claimed from
+ * KHO stays handed over).
+ *
+ * On failure nothing is claimed; handed-over ranges are still handed
+ * over (whatever became of the metadata, the memory stays nobody else's),
+ * a fresh carve-out is not.
  *
  * Return: 0 on success, -EINVAL if the ranges are not a usable carve-out,
  * -EBUSY if they cannot be claimed, -ENOMEM.
@@ -218,8 +233,9 @@ static int __init gmfs_claim_iomem(const struct range *ext, unsigned int nr)
 int __init gmfs_carveout_take(const struct range *ext, unsigned int nr,
 			      bool handed_over)
 {
-	unsigned int i;
-	int err;
+	struct resource *res;
+	unsigned int i, kept = 0;
+	int err = -EINVAL;
 
 	for (i = 0; i < nr; i++) {
 		phys_addr_t base = ext[i].start, size = range_len(&ext[i]);
@@ -230,27 +246,43 @@ int __init gmfs_carveout_take(const struct range *ext, unsigned int nr,
 			return -EINVAL;
 		if (handed_over && kho_claim_unmapped(base, size))
 			return -EINVAL;
+	}
+	for (i = 0; i < nr && !handed_over; i++) {
 		/*
-		 * For every later handover, from now on: whatever becomes of
-		 * the metadata, the memory stays nobody else's. Without
-		 * kho=on there is no handover; any other failure means the
-		 * next kernel would not keep the range out: say so now.
+		 * Without kho=on there is no handover; any other failure
+		 * means the next kernel would not keep the range out: say
+		 * so now.
 		 */
-		err = kho_preserve_unmapped(base, size);
+		err = kho_preserve_unmapped(ext[i].start, range_len(&ext[i]));
 		if (err && err != -EOPNOTSUPP)
 			pr_warn("cannot hand [%#llx-%#llx] over: %d\n",
 				ext[i].start, ext[i].end, err);
 	}
-	err = gmfs_claim_iomem(ext, nr);
-	if (err)
-		return err;
-	for (i = 0; i < nr; i++) {
+	res = gmfs_claim_iomem(ext, nr);
+	if (!res) {
+		err = -EBUSY;
+		goto unpreserve;
+	}
+	for (kept = 0; kept < nr; kept++) {
 		/* Not RAM for PAT: say what caching its mappings get. */
-		if (memtype_reserve(ext[i].start, ext[i].end + 1,
-				    _PAGE_CACHE_MODE_WB, NULL))
-			return -EINVAL;
+		if (memtype_reserve(ext[kept].start, ext[kept].end + 1,
+				    _PAGE_CACHE_MODE_WB, NULL)) {
+			err = -EINVAL;
+			goto unclaim;
+		}
 	}
 	return 0;
+
+unclaim:
+	while (kept--)
+		memtype_free(ext[kept].start, ext[kept].end + 1);
+	for (i = 0; i < nr; i++)
+		remove_resource(&res[i]);
+	kfree(res);
+unpreserve:
+	for (i = 0; i < nr && !handed_over; i++)
+		kho_unpreserve_unmapped(ext[i].start, range_len(&ext[i]));
+	return err;
 }
 
 /**

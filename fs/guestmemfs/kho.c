@@ -28,6 +28,7 @@
 #include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/unaligned.h>
 
 #include "guestmemfs.h"
 
@@ -455,7 +456,8 @@ VISIBLE_IF_KUNIT bool gmfs_check_extents(struct gmfs_restore *r,
 	if (len <= 0 || len % (2 * sizeof(u64)) || n > GMFS_MAX_EXTENTS)
 		return reject(r, "bad carve-out ranges", 0);
 	for (i = 0; i < n; i++) {
-		u64 base = val[2 * i], size = val[2 * i + 1];
+		u64 base = get_unaligned(&val[2 * i]);
+		u64 size = get_unaligned(&val[2 * i + 1]);
 
 		if (!size || !IS_ALIGNED(base | size, GMFS_BLOCK_SIZE) ||
 		    base + size < base)

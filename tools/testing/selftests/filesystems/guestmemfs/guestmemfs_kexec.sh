@@ -125,6 +125,13 @@ EOF
 	echo $sum
 }
 
+# Every file with data holds the bytes its seed gives
+check_data() {
+	while read -r f seed size; do
+		$UTIL check "$MNT/$f" "$seed" || fail "data of $f"
+	done < "$STATE/gmfs.seeds"
+}
+
 # Is every range of the recorded carve-out reserved, none of it RAM?
 still_reserved() {
 	[ -s "$STATE/gmfs.carveout" ] || return 1
