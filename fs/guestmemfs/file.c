@@ -185,4 +185,6 @@ const struct file_operations gmfs_file_operations = {
 	.get_unmapped_area	= gmfs_get_unmapped_area,
 	.fallocate		= gmfs_fallocate,
 	.llseek			= generic_file_llseek,
+	/* Memory is the only copy: nothing to write back */
+	.fsync			= noop_fsync,
 };

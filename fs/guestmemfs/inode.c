@@ -102,8 +102,8 @@ static int gmfs_mknod(struct mnt_idmap *idmap, struct inode *dir,
 	gmfs_dir_changed(dir);
 	mutex_unlock(&gmfs.lock);
 
-	unlock_new_inode(inode);
-	d_instantiate(dentry, inode);
+	/* Unlocked only once a lookup can find it by its name */
+	d_instantiate_new(dentry, inode);
 	dget(dentry);	/* pinned in the dcache, as in ramfs */
 	return 0;
 }

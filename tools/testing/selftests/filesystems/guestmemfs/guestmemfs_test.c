@@ -255,6 +255,34 @@ TEST_F(gmfs, mmap_only)
 	close(fd);
 }
 
+/*
+ * Memory is the only copy: there is nothing to write back, and a VMM that
+ * syncs its guest's RAM file (QEMU does, for memory-backend-file) must be
+ * told so with success, not EINVAL.
+ */
+TEST_F(gmfs, sync_succeeds)
+{
+	char *p;
+	int fd = make_file(self->dir, "f", 2 * BLK, 0600);
+	int dir = open(self->dir, O_RDONLY | O_DIRECTORY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, dir);
+	EXPECT_EQ(0, fsync(fd)) TH_LOG("fsync: %s", strerror(errno));
+	EXPECT_EQ(0, fdatasync(fd)) TH_LOG("fdatasync: %s", strerror(errno));
+	EXPECT_EQ(0, sync_file_range(fd, 0, BLK, SYNC_FILE_RANGE_WRITE));
+	EXPECT_EQ(0, fsync(dir));
+	p = map(fd, 2 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	p[BLK] = 1;
+	EXPECT_EQ(0, msync(p, 2 * BLK, MS_SYNC)) TH_LOG("msync: %s", strerror(errno));
+	EXPECT_EQ(0, msync(p, 2 * BLK, MS_ASYNC));
+	EXPECT_EQ(1, p[BLK]);
+	munmap(p, 2 * BLK);
+	close(dir);
+	close(fd);
+}
+
 /* New blocks are zero, and so is what a shrink cut off. */
 TEST_F(gmfs, grow_reads_zeros)
 {
