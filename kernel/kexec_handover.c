@@ -561,7 +561,7 @@ int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 	kho_scratch_cnt = cnt;
 	if (!fdt_why) {
 		kho_in.fdt_phys = fdt_phys;
-		kho_in.mem_map = *map;
+		kho_in.mem_map = get_unaligned(map);
 		kho_in_take_unmapped(fdt, scratch, cnt, fdt_phys);
 		pr_info("handover found: FDT at %pa, %u scratch areas, %u unmapped ranges\n",
 			&fdt_phys, cnt, kho_in.nr_unmapped);
@@ -1087,7 +1087,7 @@ int kho_retrieve_subtree(const char *name, phys_addr_t *phys)
 	val = fdt_getprop(fdt, off, PROP_SUB_FDT, &len);
 	if (!val || len != sizeof(*val))
 		return -EINVAL;
-	*phys = *val;
+	*phys = get_unaligned(val);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kho_retrieve_subtree);

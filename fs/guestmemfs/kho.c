@@ -495,7 +495,7 @@ static bool check_fdt(struct gmfs_restore *r, u64 *psb)
 	val = fdt_getprop(fdt, 0, "superblock", &len);
 	if (!val || len != sizeof(*val))
 		return reject(r, "bad subtree", 0);
-	*psb = *val;
+	*psb = get_unaligned(val);
 	val = fdt_getprop(fdt, 0, "carveout", &len);
 	if (!val)
 		return reject(r, "bad subtree", 0);
