@@ -3,7 +3,8 @@
 """Boot build/bzImage in QEMU, run the tests across real kexecs, report TAP.
 
 The tests are data: harness/vmtest.d/*.vmt (or VMTEST_MANIFESTS) list them
-as "<stage> <name> <command>" lines; "build selftest <dir> [<program>...]"
+as "<stage>[@<boot>] <name> <command>" lines (with @<boot>: that boot
+only); "build selftest <dir> [<program>...]"
 lines name kselftest directories of the kernel tree (or only some of their
 programs) to build and install under /tests/<dir>; "append <args>" lines add kernel arguments, and
 "kexec-append <args>" ones arguments of the kexec'd kernels only; "cycles <n>"
@@ -102,9 +103,13 @@ class Manifest:
                                      '[<program>...]"' % where)
                         self.selftests.append((w[2], w[3:]))
                         continue
-                    if len(words) != 3 or words[0] not in STAGES:
-                        sys.exit('%s: expected "<stage> <name> <command>" with '
-                                 'stage one of %s' % (where, ', '.join(STAGES)))
+                    stage, _, at = (words[0].partition('@') if words
+                                    else ('', '', ''))
+                    if len(words) != 3 or stage not in STAGES or \
+                            (at and not at.isdigit()):
+                        sys.exit('%s: expected "<stage>[@<boot>] <name> '
+                                 '<command>" with stage one of %s' %
+                                 (where, ', '.join(STAGES)))
                     if not re.match(r'^[A-Za-z0-9_.-]+$', words[1]):
                         sys.exit('%s: bad test name %r' % (where, words[1]))
                     if any(t[1] == words[1] for t in self.tests):
@@ -127,7 +132,8 @@ class Manifest:
         for boot in range(cycles + 1):
             for stage in self.stages_of_boot(boot, cycles):
                 ids += ['boot%d/%s' % (boot, t[1])
-                        for t in self.tests if t[0] == stage]
+                        for t in self.tests
+                        if t[0] in (stage, '%s@%d' % (stage, boot))]
         return ids
 
 
@@ -214,7 +220,11 @@ def qemu_cmd(cpio, cycles, extra):
             '-smp', os.environ.get('VMTEST_SMP', '2'),
             '-m', os.environ.get('VMTEST_MEM', '8G'),
             '-device', 'intel-iommu,intremap=on',
-            '-device', 'edu',
+            # edu behind a PCIe root port: it then has a reset (the
+            # port's secondary bus reset), and a bridge above it whose bus
+            # mastering a live update must keep too.
+            '-device', 'pcie-root-port,id=rp0,chassis=1,slot=1',
+            '-device', 'edu,bus=rp0',
             '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
             '-no-reboot',
             '-kernel', KERNEL,

@@ -1899,6 +1899,26 @@ bool kho_is_finalized(void)
 }
 
 /**
+ * kho_kexec_hands_over - does the kexec in progress carry the handover?
+ *
+ * For what runs at the kexec (device and IOMMU shutdown) and keeps
+ * something going for the next kernel only if that kernel is told about
+ * it: true during a kexec into an image that carries the finalized
+ * handover, one loaded with kexec_file_load() after finalize. An image
+ * loaded with kexec_load(), or before finalize, or a handover aborted
+ * after the image was loaded, hands nothing over.
+ *
+ * Return: true if it does.
+ */
+bool kho_kexec_hands_over(void)
+{
+	/* At the kexec nothing else runs: no lock */
+	return kexec_in_progress && kexec_image && kexec_image->kho.fdt &&
+	       READ_ONCE(kho_out.finalized);
+}
+EXPORT_SYMBOL_GPL(kho_kexec_hands_over);
+
+/**
  * kho_fill_kimage - attach the handover to a kexec_file image
  * @image: the image being loaded, with the kexec lock held
  *

@@ -40,6 +40,30 @@
  *
  * mapbench (make bench): IOMMU_IOAS_MAP_FILE of 1 GiB into edu's domain from
  * guestmemfs, a hugetlbfs memfd and a shmem memfd: time and page tables.
+ *
+ * Persistent IOMMU domains across a real kexec, as a VMM does it:
+ *
+ *   edu_dma lu-prepare GMFS_DIR STATE	(old kernel, before KHO finalize)
+ *   edu_dma lu-check GMFS_DIR STATE	(next kernel)
+ *
+ * lu-prepare maps file L (GMFS_DIR/.gmfs_edu_lu, 4 MiB: ".gmfs_" keeps
+ * it out of the guestmemfs kexec test's tree) with IOMMU_IOAS_MAP_FILE
+ * into a paging HWPT, attaches edu to it, checks a DMA (a), loads edu's
+ * buffer with pattern B from L, and marks the HWPT for preservation
+ * (IOMMU_HWPT_LU_SET_PRESERVE). A child then keeps every fd open until
+ * the kexec: kexec-reboot sends it SIGUSR1 just before
+ * reboot(LINUX_REBOOT_CMD_KEXEC), and it starts a DMA of B into L (b),
+ * which edu completes ~100 ms later, in the middle of the kexec.
+ *
+ * lu-check, in the next kernel, with edu bound to no driver and reached
+ * through sysfs: bus mastering is still on, L holds (a) and (b), and a
+ * round trip through the translation the old kernel handed over (L ->
+ * edu -> L, with no iommufd in this kernel) lands (c).
+ *
+ *   edu_dma lu-quiesced GMFS_DIR STATE	(after a kexec that handed none over)
+ *
+ * checks that such a kexec stopped edu's DMA as kexec always did: bus
+ * mastering is off, and the IOMMU took over nothing.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -58,6 +82,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,7 +163,9 @@ static struct {
 	bool override_set;
 	bool bound;
 	int dev_fd, group_fd, container_fd, iommu_fd;
+	uint32_t devid;
 	bool container_set;
+	bool held;			/* lu-prepare: a child keeps the device */
 } g = { .dev_fd = -1, .group_fd = -1, .container_fd = -1, .iommu_fd = -1 };
 
 static void __attribute__((format(printf, 1, 2))) ok(const char *fmt, ...)
@@ -883,6 +910,7 @@ static int iommufd_bind(uint32_t *ioas)
 		return -1;
 	}
 	*ioas = alloc.out_ioas_id;
+	g.devid = bind.out_devid;
 	ok("%s bound to iommufd (devid %u), IOAS %u", cdev, bind.out_devid,
 	   *ioas);
 	return 0;
@@ -1577,6 +1605,331 @@ static void run_mapbench(const char *dir)
 	      &(struct vfio_device_detach_iommufd_pt){ .argsz = sizeof(struct vfio_device_detach_iommufd_pt) });
 }
 
+/* Persistent IOMMU domains across a real kexec */
+
+#define LU_FILE		".gmfs_edu_lu"
+#define LU_SIZE		(4 * MiB)
+#define LU_IOVA		0xc000000ULL	/* under edu's 28-bit DMA mask */
+#define LU_TOKEN	0x4c55ed0000000001ULL
+#define LU_SRC_A	(1 * MiB + 1000)
+#define LU_DST_A	(2 * MiB + 3000)	/* L's second block */
+#define LU_SRC_B	(3 * MiB + 500)
+#define LU_DST_B	(64 * KiB + 77)
+#define LU_SRC_C	(3 * MiB + 256 * KiB + 9)
+#define LU_DST_C	(2 * MiB + 512 * KiB + 33)
+#define LU_PID		"/tmp/kexec-hook.pid"	/* not carried by the kexec */
+#define LU_ACK		"/tmp/kexec-hook.ack"
+
+#ifndef IOMMU_HWPT_LU_SET_PRESERVE
+struct iommu_hwpt_lu_set_preserve {
+	__u32 size;
+	__u32 hwpt_id;
+	__aligned_u64 hwpt_token;
+	__u32 flags;
+	__u32 __reserved;
+};
+#define IOMMU_HWPT_LU_SET_PRESERVE	_IO(IOMMUFD_TYPE, 0x95)
+#endif
+
+static volatile sig_atomic_t lu_kick;
+
+static void lu_on_usr1(int sig __attribute__((unused)))
+{
+	lu_kick = 1;
+}
+
+static int lu_write_state(const char *state, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/edu_lu", state);
+	f = fopen(path, "w");
+	if (!f) {
+		fail("create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	return fclose(f) ? -1 : 0;
+}
+
+/*
+ * The VMM's side of the kexec: hold every fd (the device stays attached
+ * to the marked HWPT) and, when kexec-reboot says the reboot is next,
+ * start DMA (b). Never returns.
+ */
+static void __attribute__((noreturn)) lu_hold(struct edu *e)
+{
+	struct sigaction sa = { .sa_handler = lu_on_usr1 };
+	struct timespec t;
+	char buf[64];
+	int fd;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	setsid();
+	snprintf(buf, sizeof(buf), "%d\n", getpid());
+	fd = open(LU_PID ".new", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || close(fd) ||
+	    rename(LU_PID ".new", LU_PID))
+		_exit(1);
+	while (!lu_kick)
+		pause();
+	edu_wr64(e, EDU_DMA_SRC, EDU_BUF);
+	edu_wr64(e, EDU_DMA_DST, LU_IOVA + LU_DST_B);
+	edu_wr64(e, EDU_DMA_CNT, XFER);
+	edu_wr64(e, EDU_DMA_CMD, EDU_DMA_START | EDU_DMA_TO_RAM);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	snprintf(buf, sizeof(buf), "%ld.%06ld\n", (long)t.tv_sec,
+		 t.tv_nsec / 1000);
+	fd = open(LU_ACK, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		if (write(fd, buf, strlen(buf)) < 0)
+			_exit(1);
+		close(fd);
+	}
+	for (;;)
+		pause();
+}
+
+static void run_lu_prepare(const char *dir, const char *state)
+{
+	uint8_t pa[XFER], pb[XFER], *l = NULL;
+	char path[PATH_MAX];
+	struct edu e = { .fd = -1 };
+	uint32_t ioas, hwpt;
+	pid_t pid;
+	int lfd, i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	if (iommufd_bind(&ioas))
+		return;
+	lfd = gmfs_create(path, LU_SIZE);
+	if (lfd < 0)
+		return;
+	l = map_file(lfd, LU_SIZE, "L");
+	if (!l) {
+		close(lfd);
+		return;
+	}
+	{
+		struct iommu_ioas_map_file mf = {
+			.size = sizeof(mf),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = ioas,
+			.fd = lfd,
+			.length = LU_SIZE,
+			.iova = LU_IOVA,
+		};
+		struct iommu_hwpt_alloc ha = {
+			.size = sizeof(ha),
+			.dev_id = g.devid,
+			.pt_id = ioas,
+		};
+		struct vfio_device_attach_iommufd_pt at = {
+			.argsz = sizeof(at),
+		};
+
+		if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf)) {
+			fail("IOMMU_IOAS_MAP_FILE of L: %s", strerror(errno));
+			goto out;
+		}
+		if (ioctl(g.iommu_fd, IOMMU_HWPT_ALLOC, &ha)) {
+			fail("IOMMU_HWPT_ALLOC: %s", strerror(errno));
+			goto out;
+		}
+		hwpt = ha.out_hwpt_id;
+		at.pt_id = hwpt;
+		if (ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at)) {
+			fail("VFIO_DEVICE_ATTACH_IOMMUFD_PT(HWPT %u): %s", hwpt,
+			     strerror(errno));
+			goto out;
+		}
+		ok("L (%llu MiB) at IOVA 0x%llx in HWPT %u, edu attached",
+		   LU_SIZE / MiB, LU_IOVA, hwpt);
+	}
+	if (edu_open(&e, g.dev_fd))
+		goto out;
+
+	/* (a): a DMA before marking, and B into edu's buffer for (b) */
+	pattern(pa, XFER, 100);
+	pattern(pb, XFER, 101);
+	memcpy(l + LU_SRC_A, pa, XFER);
+	memcpy(l + LU_SRC_B, pb, XFER);
+	if (dma_to_dev(&e, LU_IOVA + LU_SRC_A) ||
+	    dma_to_ram(&e, LU_IOVA + LU_DST_A) ||
+	    !check_landed("(a) DMA before marking", l, LU_SIZE, LU_DST_A, pa,
+			  GUARD) ||
+	    dma_to_dev(&e, LU_IOVA + LU_SRC_B))
+		goto out;
+
+	{
+		struct iommu_hwpt_lu_set_preserve sp = {
+			.size = sizeof(sp),
+			.hwpt_id = hwpt,
+			.hwpt_token = LU_TOKEN,
+		};
+
+		if (ioctl(g.iommu_fd, IOMMU_HWPT_LU_SET_PRESERVE, &sp)) {
+			fail("IOMMU_HWPT_LU_SET_PRESERVE(HWPT %u): %s", hwpt,
+			     strerror(errno));
+			goto out;
+		}
+		ok("HWPT %u marked for preservation, token 0x%llx", hwpt,
+		   (unsigned long long)LU_TOKEN);
+	}
+
+	if (lu_write_state(state, "%s %" PRIx64 "\n", g.bdf, seed))
+		goto out;
+	unlink(LU_PID);
+	unlink(LU_ACK);
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (!pid)
+		lu_hold(&e);
+	for (i = 0; i < 500 && access(LU_PID, F_OK); i++)
+		usleep(10000);
+	if (access(LU_PID, F_OK)) {
+		fail("the holder (pid %d) did not start", pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	ok("pid %d holds edu, the HWPT and L until the kexec; (b) starts just before reboot",
+	   pid);
+	/* The holder keeps the device: nothing to give back */
+	g.held = true;
+	g.dev_fd = g.iommu_fd = -1;
+out:
+	/* The device is released only once its BAR is unmapped too */
+	edu_close(&e);
+	munmap(l, LU_SIZE);
+	close(lfd);
+}
+
+static int sysfs_edu_open(struct edu *e)
+{
+	char path[PATH_MAX];
+	void *p;
+
+	dev_path(path, sizeof(path), "resource0");
+	e->fd = open(path, O_RDWR | O_SYNC);
+	if (e->fd < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0);
+	if (p == MAP_FAILED) {
+		fail("mmap %s: %s", path, strerror(errno));
+		return -1;
+	}
+	e->bar = p;
+	if (edu_rd32(e, EDU_ID) != EDU_ID_VALUE) {
+		fail("edu through sysfs: id 0x%08x", edu_rd32(e, EDU_ID));
+		return -1;
+	}
+	return 0;
+}
+
+static void run_lu_check(const char *dir, const char *state)
+{
+	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
+	char path[PATH_MAX], bdf[64], drv[64];
+	struct edu e = { .fd = -1 };
+	uint16_t cmd;
+	int fd, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/edu_lu", state);
+	f = fopen(path, "r");
+	if (!f) {
+		fail("%s: %s (lu-prepare did not run before this kexec)", path,
+		     strerror(errno));
+		return;
+	}
+	n = fscanf(f, "%63s %" SCNx64, bdf, &seed);
+	fclose(f);
+	if (n != 2 || strcmp(bdf, g.bdf)) {
+		fail("%s: edu was %s, is %s", path, n == 2 ? bdf : "?", g.bdf);
+		return;
+	}
+
+	/* The device: no driver took it, bus mastering kept */
+	dev_path(path, sizeof(path), "driver");
+	if (!link_name(path, drv, sizeof(drv))) {
+		fail("edu is bound to %s: a driver took the device", drv);
+		return;
+	}
+	dev_path(path, sizeof(path), "config");
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, &cmd, sizeof(cmd), PCI_COMMAND) != sizeof(cmd)) {
+		fail("read PCI_COMMAND through %s: %s", path, strerror(errno));
+		return;
+	}
+	close(fd);
+	if (!(cmd & PCI_COMMAND_MASTER))
+		fail("PCI_COMMAND 0x%04x: bus mastering was cleared at the kexec",
+		     cmd);
+	else
+		ok("PCI_COMMAND 0x%04x: bus mastering kept through the kexec",
+		   cmd);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	fd = open(path, O_RDWR);
+	if (fd < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		return;
+	}
+	l = map_file(fd, LU_SIZE, "L");
+	if (!l)
+		return;
+	pattern(pa, XFER, 100);
+	pattern(pb, XFER, 101);
+	pattern(pc, XFER, 102);
+	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
+		     LU_DST_A, pa, GUARD);
+	check_landed("(b) the DMA started just before the kexec", l, LU_SIZE,
+		     LU_DST_B, pb, GUARD);
+
+	/* (c): a round trip through the inherited translation */
+	if (sysfs_edu_open(&e))
+		return;
+	memcpy(l + LU_SRC_C, pc, XFER);
+	if (dma_to_dev(&e, LU_IOVA + LU_SRC_C) ||
+	    dma_to_ram(&e, LU_IOVA + LU_DST_C))
+		return;
+	check_landed("(c) DMA through the handed-over translation", l, LU_SIZE,
+		     LU_DST_C, pc, GUARD);
+	edu_close(&e);
+}
+
+static void run_lu_quiesced(void)
+{
+	char path[PATH_MAX];
+	uint16_t cmd;
+	int fd;
+
+	dev_path(path, sizeof(path), "config");
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, &cmd, sizeof(cmd), PCI_COMMAND) != sizeof(cmd)) {
+		fail("read PCI_COMMAND through %s: %s", path, strerror(errno));
+		return;
+	}
+	close(fd);
+	if (cmd & PCI_COMMAND_MASTER)
+		fail("PCI_COMMAND 0x%04x: bus mastering survived a kexec that handed no DMA over",
+		     cmd);
+	else
+		ok("PCI_COMMAND 0x%04x: the kexec stopped edu's bus mastering",
+		   cmd);
+}
+
 int main(int argc, char **argv)
 {
 	char path[PATH_MAX], drv[64];
@@ -1587,9 +1940,16 @@ int main(int argc, char **argv)
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 3 || (strcmp(argv[1], "iommufd") && strcmp(argv[1], "type1") &&
-			  strcmp(argv[1], "mapbench"))) {
-		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n", argv[0]);
+	if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
+			  !strcmp(argv[1], "lu-check") ||
+			  !strcmp(argv[1], "lu-quiesced"))) {
+		/* both need the mode's STATE directory */
+	} else if (argc != 3 || (strcmp(argv[1], "iommufd") &&
+				 strcmp(argv[1], "type1") &&
+				 strcmp(argv[1], "mapbench"))) {
+		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
+			"       %s lu-prepare|lu-check|lu-quiesced GMFS_DIR STATE\n",
+			argv[0], argv[0]);
 		return 2;
 	}
 	mode = argv[1];
@@ -1625,8 +1985,14 @@ int main(int argc, char **argv)
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);
 
-	if (!bind_vfio()) {
-		if (!strcmp(mode, "iommufd"))
+	if (!strcmp(mode, "lu-check")) {
+		run_lu_check(dir, argv[3]);
+	} else if (!strcmp(mode, "lu-quiesced")) {
+		run_lu_quiesced();
+	} else if (!bind_vfio()) {
+		if (!strcmp(mode, "lu-prepare"))
+			run_lu_prepare(dir, argv[3]);
+		else if (!strcmp(mode, "iommufd"))
 			run_iommufd(dir);
 		else if (!strcmp(mode, "mapbench"))
 			run_mapbench(dir);
@@ -1634,6 +2000,8 @@ int main(int argc, char **argv)
 			run_type1(dir);
 	}
 	close_vfio();
+	if (g.held || !strncmp(mode, "lu-", 3))
+		goto out;
 
 	/* give the device back as other tests expect to find it */
 	err = restore_device();
@@ -1648,7 +2016,7 @@ int main(int argc, char **argv)
 	else
 		ok("%s released: driver '%s' as before, driver_override cleared",
 		   g.bdf, g.orig_drv[0] ? g.orig_drv : "none");
-
+out:
 	if (nr_dma)
 		printf("%u DMAs, %.0f ms each on average\n", nr_dma, dma_ms / nr_dma);
 	if (fails)

@@ -6,15 +6,58 @@
  * with reboot(LINUX_REBOOT_CMD_KEXEC), as a live update does. Kept apart
  * from kexec-tools so the test VM needs no shared libraries and the path
  * under test is exactly the in-kernel bzImage loader.
+ *
+ * A process that wants to act as late as possible before the kexec (the
+ * VMM of edu_dma lu-prepare, starting a DMA that must land during it)
+ * leaves its pid in /tmp/kexec-hook.pid: it gets SIGUSR1 right before
+ * reboot(), and reboot() waits until it has written /tmp/kexec-hook.ack
+ * (up to 2 s).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
 #include <linux/reboot.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+static void kick_hook(void)
+{
+	char buf[64] = "";
+	struct timespec t;
+	FILE *f;
+	int pid, i;
+
+	f = fopen("/tmp/kexec-hook.pid", "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%d", &pid) != 1 || pid <= 1 || kill(pid, SIGUSR1)) {
+		fprintf(stderr, "kexec hook: no process to signal\n");
+		fclose(f);
+		return;
+	}
+	fclose(f);
+	for (i = 0; i < 200; i++) {
+		f = fopen("/tmp/kexec-hook.ack", "r");
+		if (f && fgets(buf, sizeof(buf), f)) {
+			fclose(f);
+			break;
+		}
+		if (f)
+			fclose(f);
+		usleep(10000);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	printf("VMTEST-STEP: kexec hook (pid %d) acted at %s s, reboot at %ld.%06ld s (CLOCK_MONOTONIC)\n",
+	       pid, buf[0] ? buf : "(no ack)", (long)t.tv_sec,
+	       t.tv_nsec / 1000);
+	fflush(stdout);
+}
 
 int main(int argc, char **argv)
 {
@@ -39,6 +82,7 @@ int main(int argc, char **argv)
 	printf("VMTEST-STEP: loaded, reboot(LINUX_REBOOT_CMD_KEXEC)\n");
 	fflush(stdout);
 	sync();
+	kick_hook();
 	if (reboot(LINUX_REBOOT_CMD_KEXEC))
 		fprintf(stderr, "reboot(KEXEC): %s\n", strerror(errno));
 	return 1;

@@ -38,6 +38,7 @@ struct kho_scratch {
 
 #ifdef CONFIG_KEXEC_HANDOVER
 bool kho_is_enabled(void);
+bool kho_kexec_hands_over(void);
 
 int kho_preserve_folio(struct folio *folio);
 int kho_preserve_phys(phys_addr_t phys, size_t size);
@@ -67,6 +68,11 @@ int kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 const struct range *kho_in_unmapped(unsigned int *nr);
 #else
 static inline bool kho_is_enabled(void)
+{
+	return false;
+}
+
+static inline bool kho_kexec_hands_over(void)
 {
 	return false;
 }

@@ -26,6 +26,8 @@
 #include <linux/guestmemfs.h>
 #include <linux/iommu.h>
 #include <linux/iommufd.h>
+#include <linux/kexec_handover.h>
+#include <linux/notifier.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 #include <uapi/linux/iommufd.h>
@@ -39,6 +41,13 @@ static DEFINE_XARRAY(lu_marked);
 static DEFINE_XARRAY(lu_restored);
 /* Serializes marking, restoring and freeing against each other */
 static DEFINE_MUTEX(lu_lock);
+/* The handover is finalized: markings are handed over as they are */
+static bool lu_finalized;
+/*
+ * Attaches and replaces hold it for read, finalize for write: a device is
+ * attached where it was when its HWPT was handed over. Outside lu_lock.
+ */
+static DECLARE_RWSEM(lu_attach_sem);
 
 /*
  * Every mapping of the IOAS is guestmemfs memory, which survives an update,
@@ -115,7 +124,7 @@ out_unlock:
  * a mapping that is not guestmemfs memory, or a token given to unmark;
  * -EADDRINUSE for a token another HWPT is marked with; -EOPNOTSUPP for
  * unknown flags or a nesting parent; -EOVERFLOW for a token wider than
- * unsigned long.
+ * unsigned long; -EBUSY while the kexec handover is finalized.
  */
 int iommufd_hwpt_lu_set_preserve(struct iommufd_ucmd *ucmd)
 {
@@ -148,7 +157,9 @@ int iommufd_hwpt_lu_set_preserve(struct iommufd_ucmd *ucmd)
 	}
 
 	mutex_lock(&lu_lock);
-	if (!(cmd->flags & IOMMU_HWPT_LU_UNMARK)) {
+	if (lu_finalized) {
+		rc = -EBUSY;
+	} else if (!(cmd->flags & IOMMU_HWPT_LU_UNMARK)) {
 		rc = lu_mark(hwpt_paging, cmd->hwpt_token);
 	} else if (hwpt_paging->lu_marked) {
 		lu_unmark_locked(hwpt_paging);
@@ -177,6 +188,8 @@ void iommufd_hwpt_lu_destroy(struct iommufd_hwpt_paging *hwpt_paging)
 	mutex_lock(&lu_lock);
 	if (hwpt_paging->lu_marked)
 		lu_unmark_locked(hwpt_paging);
+	/* The IOMMU driver sees its domain freed, and drops its devices */
+	hwpt_paging->lu_preserved = false;
 	mutex_unlock(&lu_lock);
 }
 
@@ -539,4 +552,150 @@ int iommufd_hwpt_lu_restore(struct iommufd_ucmd *ucmd)
 	if (rc)
 		return rc;
 	return iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+}
+
+static bool lu_hwpt_preserved(struct iommufd_hw_pagetable *hwpt)
+{
+	return hwpt && hwpt->obj.type == IOMMUFD_OBJ_HWPT_PAGING &&
+	       READ_ONCE(to_hwpt_paging(hwpt)->lu_preserved);
+}
+
+/**
+ * iommufd_lu_attach_lock - keep the handover from being finalized
+ *
+ * Around an attach or replace, which then sees what finalize handed over.
+ */
+void iommufd_lu_attach_lock(void)
+{
+	down_read(&lu_attach_sem);
+}
+
+/**
+ * iommufd_lu_attach_unlock - undo iommufd_lu_attach_lock()
+ */
+void iommufd_lu_attach_unlock(void)
+{
+	up_read(&lu_attach_sem);
+}
+
+/**
+ * iommufd_lu_attach_frozen - may a device not be attached to a HWPT?
+ * @idev: the device
+ * @hwpt: the HWPT it would be attached to
+ *
+ * Once the handover is finalized, a device whose HWPT is handed over stays
+ * in it, and no device joins such a HWPT: what the next kernel gets is
+ * what was handed over. Called under iommufd_lu_attach_lock(). (Detaching
+ * or unbinding the device cannot be refused: the IOMMU driver then hands
+ * nothing of it over, and its DMA is blocked in the next kernel.)
+ *
+ * Return: true if the attach must fail with -EBUSY.
+ */
+bool iommufd_lu_attach_frozen(struct iommufd_device *idev,
+			      struct iommufd_hw_pagetable *hwpt)
+{
+	bool frozen;
+
+	if (lu_hwpt_preserved(hwpt))
+		return true;
+	mutex_lock(&idev->igroup->lock);
+	frozen = lu_hwpt_preserved(idev->igroup->hwpt);
+	mutex_unlock(&idev->igroup->lock);
+	return frozen;
+}
+
+/* Hand over the domain of every marked HWPT, or of none */
+static int lu_kho_finalize(void)
+{
+	struct iommufd_hwpt_paging *hwpt_paging;
+	unsigned long token;
+	int rc = 0;
+
+	lockdep_assert_held(&lu_lock);
+	xa_for_each(&lu_marked, token, hwpt_paging) {
+		rc = iommu_domain_lu_preserve(hwpt_paging->common.domain,
+					      token);
+		if (rc) {
+			pr_err("iommufd: cannot hand over the HWPT marked with token %#lx: %d\n",
+			       token, rc);
+			break;
+		}
+		WRITE_ONCE(hwpt_paging->lu_preserved, true);
+	}
+	if (!rc) {
+		lu_finalized = true;
+		return 0;
+	}
+	xa_for_each(&lu_marked, token, hwpt_paging) {
+		if (!hwpt_paging->lu_preserved)
+			continue;
+		iommu_domain_lu_unpreserve(hwpt_paging->common.domain);
+		WRITE_ONCE(hwpt_paging->lu_preserved, false);
+	}
+	return rc;
+}
+
+static void lu_kho_abort(void)
+{
+	struct iommufd_hwpt_paging *hwpt_paging;
+	unsigned long token;
+
+	lockdep_assert_held(&lu_lock);
+	lu_finalized = false;
+	xa_for_each(&lu_marked, token, hwpt_paging) {
+		if (!hwpt_paging->lu_preserved)
+			continue;
+		iommu_domain_lu_unpreserve(hwpt_paging->common.domain);
+		WRITE_ONCE(hwpt_paging->lu_preserved, false);
+	}
+}
+
+static int lu_kho_notifier(struct notifier_block *nb, unsigned long event,
+			   void *data)
+{
+	int rc = 0;
+
+	down_write(&lu_attach_sem);
+	mutex_lock(&lu_lock);
+	switch (event) {
+	case KEXEC_KHO_FINALIZE:
+		rc = lu_kho_finalize();
+		break;
+	case KEXEC_KHO_ABORT:
+		lu_kho_abort();
+		break;
+	}
+	mutex_unlock(&lu_lock);
+	up_write(&lu_attach_sem);
+	return notifier_from_errno(rc);
+}
+
+/*
+ * Before the IOMMU drivers' notifiers: they describe, in their own
+ * subtrees, the domains handed over here.
+ */
+static struct notifier_block lu_kho_nb = {
+	.notifier_call = lu_kho_notifier,
+	.priority = 1,
+};
+
+/**
+ * iommufd_lu_init - hand the marked HWPTs over at every kexec with handover
+ *
+ * Return: 0, or the error of register_kho_notifier().
+ */
+int iommufd_lu_init(void)
+{
+	if (!kho_is_enabled())
+		return 0;
+	return register_kho_notifier(&lu_kho_nb);
+}
+
+/**
+ * iommufd_lu_exit - undo iommufd_lu_init()
+ */
+void iommufd_lu_exit(void)
+{
+	if (kho_is_enabled())
+		unregister_kho_notifier(&lu_kho_nb);
 }

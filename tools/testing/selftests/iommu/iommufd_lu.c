@@ -118,6 +118,7 @@ FIXTURE(lu)
 	char path[300];
 	__u64 token;
 	unsigned int domains;
+	bool finalized;	/* a failed test must not leave KHO finalized */
 };
 
 FIXTURE_SETUP(lu)
@@ -151,8 +152,12 @@ FIXTURE_SETUP(lu)
 				 &self->hwpt));
 }
 
+static int kho_finalize(bool on);
+
 FIXTURE_TEARDOWN(lu)
 {
+	if (self->finalized)
+		kho_finalize(false);
 	if (self->fd2 >= 0)
 		close(self->fd2);
 	if (self->fd >= 0)
@@ -248,6 +253,74 @@ TEST_F(lu, mark_errors)
 	ASSERT_EQ(0, set_preserve(self->fd, self->hwpt, self->token + 1, 0));
 	ASSERT_EQ(0, set_preserve(self->fd, hwpt2, self->token, 0));
 	ASSERT_EQ(0, set_preserve(self->fd, hwpt2, 0, IOMMU_HWPT_LU_UNMARK));
+	ASSERT_EQ(0, set_preserve(self->fd, self->hwpt, 0,
+				  IOMMU_HWPT_LU_UNMARK));
+	ASSERT_EQ(0, destroy(self->fd, stdev2));
+}
+
+#define KHO_FINALIZE "/sys/kernel/debug/kho/out/finalize"
+
+/* Move a mock device to another HWPT (or an IOAS's), as VMMs replace */
+static int replace(int fd, __u32 stdev, __u32 pt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+		.id = stdev,
+		.mock_domain_replace = { .pt_id = pt_id },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static int kho_finalize(bool on)
+{
+	int fd = open(KHO_FINALIZE, O_WRONLY), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Once the kexec handover is finalized, what it hands over stays as it
+ * was: no marking or unmarking, no device leaves or joins a HWPT handed
+ * over. Abort gives it all back.
+ */
+TEST_F(lu, finalize_freezes)
+{
+	__u32 ioas2, stdev2, hwpt2;
+
+	if (access(KHO_FINALIZE, W_OK))
+		SKIP(return, "no KHO (boot with kho=on)");
+	ASSERT_EQ(0, ioas_alloc(self->fd, &ioas2));
+	ASSERT_EQ(0, map_both(self->fd, ioas2, self->mfd));
+	ASSERT_EQ(0, mock_domain(self->fd, ioas2, MOCK_FLAGS_DEVICE_HUGE_IOVA,
+				 &stdev2, &hwpt2));
+	ASSERT_NE(self->hwpt, hwpt2);
+	ASSERT_EQ(0, set_preserve(self->fd, self->hwpt, self->token, 0));
+	ASSERT_EQ(0, kho_finalize(true));
+	self->finalized = true;
+
+	EXPECT_ERRNO(EBUSY, set_preserve(self->fd, self->hwpt, 0,
+					 IOMMU_HWPT_LU_UNMARK));
+	EXPECT_ERRNO(EBUSY, set_preserve(self->fd, self->hwpt,
+					 self->token + 1, 0));
+	EXPECT_ERRNO(EBUSY, set_preserve(self->fd, hwpt2, self->token + 1, 0));
+	EXPECT_ERRNO(EBUSY, replace(self->fd, self->stdev, hwpt2));
+	EXPECT_ERRNO(EBUSY, replace(self->fd, self->stdev, ioas2));
+	EXPECT_ERRNO(EBUSY, replace(self->fd, stdev2, self->hwpt));
+	/* A HWPT that is not handed over changes as before */
+	ASSERT_EQ(0, unmap(self->fd, ioas2, IOVA_RO, HALF, NULL));
+	ASSERT_EQ(0, dev_in(self->fd, self->stdev, self->hwpt));
+	ASSERT_EQ(0, dev_in(self->fd, stdev2, hwpt2));
+
+	ASSERT_EQ(0, kho_finalize(false));
+	self->finalized = false;
+	ASSERT_EQ(0, replace(self->fd, stdev2, self->hwpt));
+	ASSERT_EQ(0, dev_in(self->fd, stdev2, self->hwpt));
 	ASSERT_EQ(0, set_preserve(self->fd, self->hwpt, 0,
 				  IOMMU_HWPT_LU_UNMARK));
 	ASSERT_EQ(0, destroy(self->fd, stdev2));

@@ -1,0 +1,1057 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Live update: keep the DMA translation of devices assigned to guests
+ * through a kexec with handover (KHO), and take it back in the next kernel.
+ *
+ * The owner of a paging domain (iommufd, for a HWPT the VMM marked) asks
+ * for the domain to be handed over while the handover is finalized
+ * (iommu_domain_lu_preserve()). This preserves the domain's page-table
+ * pages in place and records the context entry of each device attached to
+ * it. The KHO notifier then preserves the root table and the context tables
+ * those entries live in and describes them in the "intel-iommu" subtree:
+ *
+ *   / { compatible = "intel-iommu-lu-v1";
+ *       dmar@<register base> { root-table = <u64>;
+ *           sid@<source id> { domain-id = <u32>; page-table = <u64>;
+ *                             address-width = <u32>; token = <u64>; }; }; }
+ *
+ * At the kexec, a unit with such devices keeps translation on: every other
+ * context entry is cleared, and the devices keep bus mastering.
+ *
+ * The next kernel finds translation on. For a unit the handover describes,
+ * it copies each described context entry that still matches into new
+ * tables and takes the device's page tables back from KHO (which checks
+ * that each table page was preserved), as a kdump kernel copies the
+ * tables of the crashed one: the device goes on translating through them,
+ * its attach deferred, until it is attached to a domain of this kernel.
+ * A device whose entry does not match, or whose tables are not all
+ * preserved memory, is left with no context entry: its DMA faults. So is
+ * every device of a unit found with translation on and no usable
+ * handover: its DMA is blocked, never let through untranslated.
+ *
+ * Legacy (not scalable) mode only; no ATS, PASID or PRI; one request ID
+ * per device (no DMA aliases).
+ */
+
+#define pr_fmt(fmt) "DMAR: live update: " fmt
+
+#include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
+#include <linux/notifier.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/unaligned.h>
+
+#include "iommu.h"
+
+#define INTEL_LU_NAME		"intel-iommu"
+#define INTEL_LU_COMPATIBLE	"intel-iommu-lu-v1"
+
+/* A device whose translation is handed over (old kernel) */
+struct intel_lu_dev {
+	struct list_head link;
+	struct dmar_domain *domain;
+	struct intel_iommu *iommu;
+	struct pci_dev *pdev;
+	u64 token;
+	u64 page_table;		/* address root of its context entry */
+	u16 sid;
+	u16 did;
+	u8 aw;			/* address width of its context entry */
+};
+
+/*
+ * The page-table pages of a domain handed over, preserved with KHO. Kept
+ * after the domain is freed while the handover is finalized (KHO cannot
+ * take pages back then), until abort.
+ */
+struct intel_lu_domain {
+	struct list_head link;
+	struct dmar_domain *domain;	/* NULL once freed */
+	phys_addr_t *pages;
+	unsigned int nr_pages;
+	unsigned int max_pages;
+};
+
+static struct {
+	struct mutex lock;	/* everything below */
+	struct list_head devs;
+	struct list_head domains;
+	/* The handover, from finalize to abort */
+	struct folio *fdt;
+	phys_addr_t *tables;	/* root and context tables preserved */
+	unsigned int nr_tables;
+} lu_out = {
+	.lock = __MUTEX_INITIALIZER(lu_out.lock),
+	.devs = LIST_HEAD_INIT(lu_out.devs),
+	.domains = LIST_HEAD_INIT(lu_out.domains),
+};
+
+/*
+ * Calls @fn on each page-table page of the table at @phys, of @level, and
+ * below it, parents first, and @leaf (if not NULL) on each page or
+ * superpage they map. @fn sees a page before it is read: in the next
+ * kernel it is what checks that the page is preserved memory.
+ */
+static int lu_walk_tables(phys_addr_t phys, int level,
+			  int (*fn)(phys_addr_t phys),
+			  int (*leaf)(phys_addr_t phys, u64 size))
+{
+	struct dma_pte *table;
+	int i, err;
+
+	err = fn(phys);
+	if (err)
+		return err;
+	table = phys_to_virt(phys);
+	for (i = 0; i < VTD_PAGE_SIZE / sizeof(*table); i++) {
+		struct dma_pte *pte = &table[i];
+
+		if (!dma_pte_present(pte))
+			continue;
+		if (level == 1 || dma_pte_superpage(pte)) {
+			err = leaf ? leaf(dma_pte_addr(pte),
+					  VTD_PAGE_SIZE << (9 * (level - 1))) : 0;
+		} else {
+			err = lu_walk_tables(dma_pte_addr(pte), level - 1, fn,
+					     leaf);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The domain whose tables are being walked, under lu_out.lock */
+static struct intel_lu_domain *lu_walked;
+
+static int lu_count_table(phys_addr_t phys)
+{
+	lu_walked->max_pages++;
+	return 0;
+}
+
+static int lu_collect_table(phys_addr_t phys)
+{
+	if (lu_walked->nr_pages == lu_walked->max_pages)
+		return -EBUSY;	/* the tables changed under us */
+	lu_walked->pages[lu_walked->nr_pages++] = phys;
+	return 0;
+}
+
+/*
+ * Take the pages of @ld back from KHO and forget them. Once the handover
+ * is finalized KHO refuses (-EBUSY): the rest stay preserved, recorded,
+ * until abort. Return: true if all were taken back and @ld is freed.
+ */
+static bool lu_domain_release(struct intel_lu_domain *ld)
+{
+	lockdep_assert_held(&lu_out.lock);
+	while (ld->nr_pages) {
+		if (kho_unpreserve_phys(ld->pages[ld->nr_pages - 1],
+					VTD_PAGE_SIZE))
+			return false;
+		ld->nr_pages--;
+	}
+	list_del(&ld->link);
+	kvfree(ld->pages);
+	kfree(ld);
+	return true;
+}
+
+static struct intel_lu_domain *lu_find_domain(struct dmar_domain *domain)
+{
+	struct intel_lu_domain *ld;
+
+	lockdep_assert_held(&lu_out.lock);
+	list_for_each_entry(ld, &lu_out.domains, link)
+		if (ld->domain == domain)
+			return ld;
+	return NULL;
+}
+
+/* Preserve the page-table pages of @domain, each recorded */
+static int lu_preserve_tables(struct dmar_domain *domain)
+{
+	int level = agaw_to_level(domain->agaw);
+	phys_addr_t pgd = virt_to_phys(domain->pgd);
+	struct intel_lu_domain *ld;
+	unsigned int i;
+	int err;
+
+	lockdep_assert_held(&lu_out.lock);
+	ld = kzalloc(sizeof(*ld), GFP_KERNEL);
+	if (!ld)
+		return -ENOMEM;
+	ld->domain = domain;
+	list_add_tail(&ld->link, &lu_out.domains);
+
+	/* The IOAS cannot change while its HWPT is handed over */
+	lu_walked = ld;
+	lu_walk_tables(pgd, level, lu_count_table, NULL);
+	ld->pages = kvcalloc(ld->max_pages, sizeof(*ld->pages), GFP_KERNEL);
+	err = ld->pages ? lu_walk_tables(pgd, level, lu_collect_table, NULL) :
+			  -ENOMEM;
+	lu_walked = NULL;
+	if (err)
+		goto out_free;
+
+	for (i = 0; i < ld->nr_pages; i++) {
+		err = kho_preserve_phys(ld->pages[i], VTD_PAGE_SIZE);
+		if (err)
+			break;
+	}
+	if (!err)
+		return 0;
+	ld->nr_pages = i;
+out_free:
+	WARN_ON_ONCE(!lu_domain_release(ld));
+	return err;
+}
+
+static int lu_count_alias(struct pci_dev *pdev, u16 alias, void *data)
+{
+	(*(unsigned int *)data)++;
+	return 0;
+}
+
+/* Can the translation of the device behind @info be handed over? */
+static bool lu_dev_supported(struct device_domain_info *info)
+{
+	unsigned int aliases = 0;
+
+	if (!info->dev || !dev_is_pci(info->dev) ||
+	    sm_supported(info->iommu) || info->ats_supported ||
+	    info->pasid_enabled || info->pri_enabled)
+		return false;
+	pci_for_each_dma_alias(to_pci_dev(info->dev), lu_count_alias,
+			       &aliases);
+	return aliases == 1;
+}
+
+static void lu_free_devs(struct dmar_domain *domain)
+{
+	struct intel_lu_dev *d, *tmp;
+
+	lockdep_assert_held(&lu_out.lock);
+	list_for_each_entry_safe(d, tmp, &lu_out.devs, link) {
+		if (d->domain != domain)
+			continue;
+		list_del(&d->link);
+		WRITE_ONCE(d->pdev->lu_keep_dma, false);
+		pci_dev_put(d->pdev);
+		kfree(d);
+	}
+}
+
+/*
+ * Record the context entry of each device attached to @domain. The records
+ * are allocated first, the devices are listed under the domain's lock, and
+ * their context entries read after it (iommu->lock nests outside it).
+ *
+ * Return: the number of devices recorded, or an error.
+ */
+static int lu_record_devs(struct dmar_domain *domain, u64 token)
+{
+	struct device_domain_info *info;
+	struct intel_lu_dev *d, *tmp;
+	unsigned int nr = 0, i = 0;
+	LIST_HEAD(recs);
+	unsigned long flags;
+	int err = 0;
+
+	spin_lock_irqsave(&domain->lock, flags);
+	list_for_each_entry(info, &domain->devices, link)
+		nr++;
+	spin_unlock_irqrestore(&domain->lock, flags);
+	if (!nr)
+		return 0;
+
+	for (i = 0; i < nr; i++) {
+		d = kzalloc(sizeof(*d), GFP_KERNEL);
+		if (!d) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+		list_add_tail(&d->link, &recs);
+	}
+
+	d = list_first_entry(&recs, struct intel_lu_dev, link);
+	spin_lock_irqsave(&domain->lock, flags);
+	list_for_each_entry(info, &domain->devices, link) {
+		if (!lu_dev_supported(info)) {
+			err = -EOPNOTSUPP;
+			break;
+		}
+		/* A device attached since the count: the caller's race */
+		if (list_entry_is_head(d, &recs, link)) {
+			err = -EBUSY;
+			break;
+		}
+		d->domain = domain;
+		d->iommu = info->iommu;
+		d->pdev = pci_dev_get(to_pci_dev(info->dev));
+		d->token = token;
+		d->sid = PCI_DEVID(info->bus, info->devfn);
+		d = list_next_entry(d, link);
+	}
+	spin_unlock_irqrestore(&domain->lock, flags);
+	if (err)
+		goto out_free;
+
+	list_for_each_entry(d, &recs, link) {
+		struct intel_iommu *iommu = d->iommu;
+		struct iommu_domain_info *di;
+		struct context_entry *ce;
+
+		if (!d->domain)
+			break;
+		spin_lock(&iommu->lock);
+		di = xa_load(&domain->iommu_array, iommu->seq_id);
+		ce = iommu_context_addr(iommu, PCI_BUS_NUM(d->sid),
+					d->sid & 0xff, 0);
+		if (di && ce && context_present(ce) &&
+		    context_domain_id(ce) == di->did) {
+			d->page_table = ce->lo & VTD_PAGE_MASK;
+			d->aw = ce->hi & 7;
+			d->did = context_domain_id(ce);
+		} else {
+			/* Detached meanwhile, or not translating through it */
+			err = -EINVAL;
+		}
+		spin_unlock(&iommu->lock);
+		if (err)
+			goto out_free;
+	}
+
+	/* Records left over: devices detached since the count */
+	nr = 0;
+	list_for_each_entry_safe(d, tmp, &recs, link) {
+		if (d->domain) {
+			nr++;
+			continue;
+		}
+		list_del(&d->link);
+		kfree(d);
+	}
+	mutex_lock(&lu_out.lock);
+	list_splice_tail(&recs, &lu_out.devs);
+	mutex_unlock(&lu_out.lock);
+	return nr;
+
+out_free:
+	list_for_each_entry_safe(d, tmp, &recs, link) {
+		pci_dev_put(d->pdev);
+		kfree(d);
+	}
+	return err;
+}
+
+/**
+ * intel_iommu_lu_preserve - iommu_domain_ops::lu_preserve
+ * @domain: a second-stage paging domain
+ * @token: what the next kernel calls the domain by
+ *
+ * Return: 0, also when no device is attached (nothing is handed over
+ * then); -EOPNOTSUPP for a first-stage, nesting-parent or dirty tracking
+ * domain, scalable mode, or a device with ATS, PASID, PRI or DMA aliases;
+ * -EINVAL if a device's context entry is not the domain's; -EBUSY for a
+ * domain already handed over, a device attached meanwhile, or tables that
+ * changed meanwhile; -ENOMEM; or the error of KHO.
+ */
+int intel_iommu_lu_preserve(struct iommu_domain *domain, u64 token)
+{
+	struct dmar_domain *dmar_domain = to_dmar_domain(domain);
+	int err;
+
+	if (dmar_domain->use_first_level || dmar_domain->nested_parent ||
+	    dmar_domain->dirty_tracking)
+		return -EOPNOTSUPP;
+	if (dmar_domain->lu_preserved)
+		return -EBUSY;
+
+	err = lu_record_devs(dmar_domain, token);
+	/* No device: nothing would find the tables in the next kernel */
+	if (err <= 0)
+		return err;
+	mutex_lock(&lu_out.lock);
+	err = lu_preserve_tables(dmar_domain);
+	if (err)
+		lu_free_devs(dmar_domain);
+	else
+		dmar_domain->lu_preserved = true;
+	mutex_unlock(&lu_out.lock);
+	return err;
+}
+
+/**
+ * intel_iommu_lu_unpreserve - iommu_domain_ops::lu_unpreserve
+ * @domain: a domain intel_iommu_lu_preserve() succeeded on
+ */
+void intel_iommu_lu_unpreserve(struct iommu_domain *domain)
+{
+	struct dmar_domain *dmar_domain = to_dmar_domain(domain);
+	struct intel_lu_domain *ld;
+
+	mutex_lock(&lu_out.lock);
+	if (dmar_domain->lu_preserved) {
+		lu_free_devs(dmar_domain);
+		ld = lu_find_domain(dmar_domain);
+		/* Called at abort: KHO takes pages back */
+		if (ld)
+			WARN_ON_ONCE(!lu_domain_release(ld));
+		dmar_domain->lu_preserved = false;
+	}
+	mutex_unlock(&lu_out.lock);
+}
+
+/**
+ * intel_iommu_lu_domain_free - a handed-over domain is being freed
+ * @dmar_domain: the domain
+ *
+ * Its owner let it go after it was handed over (the VMM closed it): its
+ * devices were detached, their context entries changed, and the kexec
+ * hands nothing of theirs over. Once the handover is finalized KHO cannot
+ * take the page-table pages back: they stay preserved, unused, until
+ * abort, or the next kernel keeps them reserved.
+ */
+void intel_iommu_lu_domain_free(struct dmar_domain *dmar_domain)
+{
+	struct intel_lu_domain *ld;
+
+	mutex_lock(&lu_out.lock);
+	lu_free_devs(dmar_domain);
+	ld = lu_find_domain(dmar_domain);
+	if (ld && !lu_domain_release(ld))
+		ld->domain = NULL;
+	dmar_domain->lu_preserved = false;
+	mutex_unlock(&lu_out.lock);
+}
+
+static int lu_preserve_page(phys_addr_t phys)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < lu_out.nr_tables; i++)
+		if (lu_out.tables[i] == phys)
+			return 0;
+	err = kho_preserve_phys(phys, VTD_PAGE_SIZE);
+	if (!err)
+		lu_out.tables[lu_out.nr_tables++] = phys;
+	return err;
+}
+
+static void lu_unpreserve_pages(void)
+{
+	while (lu_out.nr_tables)
+		WARN_ON_ONCE(kho_unpreserve_phys(lu_out.tables[--lu_out.nr_tables],
+						 VTD_PAGE_SIZE));
+	kfree(lu_out.tables);
+	lu_out.tables = NULL;
+}
+
+/* Preserve the root table and context table that hold @d's entry */
+static int lu_preserve_context(struct intel_lu_dev *d)
+{
+	struct intel_iommu *iommu = d->iommu;
+	phys_addr_t ctx;
+
+	spin_lock(&iommu->lock);
+	ctx = iommu->root_entry[PCI_BUS_NUM(d->sid)].lo;
+	spin_unlock(&iommu->lock);
+	if (!(ctx & 1))
+		return -EINVAL;
+	return lu_preserve_page(virt_to_phys(iommu->root_entry)) ?:
+	       lu_preserve_page(ctx & VTD_PAGE_MASK);
+}
+
+static int lu_build_fdt(void *fdt, size_t size)
+{
+	struct dmar_drhd_unit *drhd;
+	struct intel_iommu *iommu;
+	struct intel_lu_dev *d;
+	char name[32];
+	int err;
+
+	err = fdt_create(fdt, size) ?:
+	      fdt_finish_reservemap(fdt) ?:
+	      fdt_begin_node(fdt, "") ?:
+	      fdt_property_string(fdt, "compatible", INTEL_LU_COMPATIBLE);
+	if (err)
+		return err;
+
+	rcu_read_lock();
+	for_each_active_iommu(iommu, drhd) {
+		bool open = false;
+		u64 root = virt_to_phys(iommu->root_entry);
+
+		list_for_each_entry(d, &lu_out.devs, link) {
+			u32 did = d->did, aw = d->aw;
+
+			if (d->iommu != iommu)
+				continue;
+			if (!open) {
+				snprintf(name, sizeof(name), "dmar@%llx",
+					 iommu->reg_phys);
+				err = fdt_begin_node(fdt, name) ?:
+				      fdt_property(fdt, "root-table", &root,
+						   sizeof(root));
+				if (err)
+					goto out;
+				open = true;
+			}
+			snprintf(name, sizeof(name), "sid@%x", d->sid);
+			err = fdt_begin_node(fdt, name) ?:
+			      fdt_property(fdt, "domain-id", &did, sizeof(did)) ?:
+			      fdt_property(fdt, "page-table", &d->page_table,
+					   sizeof(d->page_table)) ?:
+			      fdt_property(fdt, "address-width", &aw,
+					   sizeof(aw)) ?:
+			      fdt_property(fdt, "token", &d->token,
+					   sizeof(d->token)) ?:
+			      fdt_end_node(fdt);
+			if (err)
+				goto out;
+		}
+		if (open) {
+			err = fdt_end_node(fdt);
+			if (err)
+				goto out;
+		}
+	}
+out:
+	rcu_read_unlock();
+	return err ?: fdt_end_node(fdt) ?: fdt_finish(fdt);
+}
+
+static void lu_keep_dma(bool keep)
+{
+	struct intel_lu_dev *d;
+
+	list_for_each_entry(d, &lu_out.devs, link)
+		WRITE_ONCE(d->pdev->lu_keep_dma, keep);
+}
+
+static int lu_finalize(struct kho_serialization *ser)
+{
+	struct intel_lu_dev *d;
+	unsigned int nr = 0;
+	struct folio *fdt;
+	size_t size;
+	int err;
+
+	lockdep_assert_held(&lu_out.lock);
+	list_for_each_entry(d, &lu_out.devs, link)
+		nr++;
+	if (!nr)
+		return 0;
+
+	/* A root table and a context table per device at most */
+	lu_out.tables = kcalloc(2 * nr, sizeof(*lu_out.tables), GFP_KERNEL);
+	if (!lu_out.tables)
+		return -ENOMEM;
+	list_for_each_entry(d, &lu_out.devs, link) {
+		err = lu_preserve_context(d);
+		if (err)
+			goto out_unpreserve;
+	}
+
+	/* Well over what a unit and each device take in the blob */
+	size = PAGE_ALIGN(1024 + nr * 256);
+	err = -ENOMEM;
+	fdt = folio_alloc(GFP_KERNEL | __GFP_ZERO, get_order(size));
+	if (!fdt)
+		goto out_unpreserve;
+	err = lu_build_fdt(folio_address(fdt), folio_size(fdt));
+	if (err) {
+		err = -ENOSPC;
+		goto out_put;
+	}
+	err = kho_preserve_folio(fdt);
+	if (err)
+		goto out_put;
+	err = kho_add_subtree(ser, INTEL_LU_NAME, folio_address(fdt));
+	if (err) {
+		kho_unpreserve_folio(fdt);
+		goto out_put;
+	}
+	lu_out.fdt = fdt;
+	lu_keep_dma(true);
+	pr_info("handing over the translation of %u device(s)\n", nr);
+	return 0;
+
+out_put:
+	folio_put(fdt);
+out_unpreserve:
+	lu_unpreserve_pages();
+	return err;
+}
+
+static void lu_abort(void)
+{
+	struct intel_lu_domain *ld, *tmp;
+
+	lockdep_assert_held(&lu_out.lock);
+	/* Tables of domains freed while finalized: KHO takes them back now */
+	list_for_each_entry_safe(ld, tmp, &lu_out.domains, link)
+		if (!ld->domain)
+			WARN_ON_ONCE(!lu_domain_release(ld));
+	if (!lu_out.fdt)
+		return;
+	lu_keep_dma(false);
+	WARN_ON_ONCE(kho_unpreserve_folio(lu_out.fdt));
+	folio_put(lu_out.fdt);
+	lu_out.fdt = NULL;
+	lu_unpreserve_pages();
+}
+
+static int lu_kho_notifier(struct notifier_block *nb, unsigned long event,
+			   void *data)
+{
+	int err = 0;
+
+	mutex_lock(&lu_out.lock);
+	switch (event) {
+	case KEXEC_KHO_FINALIZE:
+		err = lu_finalize(data);
+		break;
+	case KEXEC_KHO_ABORT:
+		lu_abort();
+		break;
+	}
+	mutex_unlock(&lu_out.lock);
+	return notifier_from_errno(err);
+}
+
+/*
+ * After the domains' owners (iommufd's notifier has a higher priority):
+ * they ask for their domains to be handed over from their own notifier.
+ */
+static struct notifier_block lu_kho_nb = {
+	.notifier_call = lu_kho_notifier,
+};
+
+/**
+ * intel_iommu_lu_init - hand translations over at every kexec with handover
+ */
+void __init intel_iommu_lu_init(void)
+{
+	if (kho_is_enabled() && register_kho_notifier(&lu_kho_nb))
+		pr_warn("cannot register with KHO: no translation is handed over\n");
+}
+
+/**
+ * intel_iommu_lu_shutdown - keep the handed-over translation at the kexec
+ * @iommu: the unit
+ *
+ * Called at every shutdown, reboot and kexec, with the other CPUs stopped.
+ * If this is a kexec that carries the handover, and the handover carries
+ * devices of @iommu, clear every other context entry, and every entry of
+ * theirs that is no longer what was handed over, and leave translation on.
+ *
+ * Return: true if translation is to stay on.
+ */
+bool intel_iommu_lu_shutdown(struct intel_iommu *iommu)
+{
+	struct context_entry *ctx;
+	struct intel_lu_dev *d;
+	unsigned int kept = 0;
+	bool mine = false;
+	int bus, devfn;
+
+	/* No lock: nothing else runs, and a finalized handover stays */
+	if (!lu_out.fdt || !kho_kexec_hands_over())
+		return false;
+	list_for_each_entry(d, &lu_out.devs, link)
+		mine |= d->iommu == iommu;
+	if (!mine)
+		return false;
+
+	spin_lock(&iommu->lock);
+	list_for_each_entry(d, &lu_out.devs, link) {
+		struct context_entry *ce;
+
+		if (d->iommu != iommu)
+			continue;
+		ce = iommu_context_addr(iommu, PCI_BUS_NUM(d->sid),
+					d->sid & 0xff, 0);
+		if (!ce || !context_present(ce) ||
+		    context_domain_id(ce) != d->did ||
+		    (ce->lo & VTD_PAGE_MASK) != d->page_table)
+			pr_err("%s: %s left its domain after the handover: its DMA is blocked\n",
+			       iommu->name, pci_name(d->pdev));
+	}
+	for (bus = 0; bus < 256; bus++) {
+		if (!(iommu->root_entry[bus].lo & 1))
+			continue;
+		ctx = phys_to_virt(iommu->root_entry[bus].lo & VTD_PAGE_MASK);
+		for (devfn = 0; devfn < 256; devfn++) {
+			struct context_entry *ce = &ctx[devfn];
+			bool keep = false;
+
+			if (!context_present(ce))
+				continue;
+			list_for_each_entry(d, &lu_out.devs, link)
+				keep |= d->iommu == iommu &&
+					d->sid == PCI_DEVID(bus, devfn) &&
+					d->did == context_domain_id(ce) &&
+					d->page_table == (ce->lo & VTD_PAGE_MASK) &&
+					d->aw == (ce->hi & 7);
+			if (keep) {
+				kept++;
+				continue;
+			}
+			context_clear_entry(ce);
+			__iommu_flush_cache(iommu, ce, sizeof(*ce));
+		}
+	}
+	spin_unlock(&iommu->lock);
+
+	iommu->flush.flush_context(iommu, 0, 0, 0, DMA_CCMD_GLOBAL_INVL);
+	iommu->flush.flush_iotlb(iommu, 0, 0, 0, DMA_TLB_GLOBAL_FLUSH);
+	pr_info("%s: translation stays on for %u device(s)\n", iommu->name,
+		kept);
+	return true;
+}
+
+/* The next kernel: what the previous one handed over */
+static void *lu_in_fdt __initdata;
+static struct folio *lu_in_folio __initdata;
+
+/* Old root and context tables, freed once no unit uses them */
+struct lu_old_table {
+	struct list_head link;
+	struct intel_iommu *iommu;
+	phys_addr_t phys;
+};
+
+static LIST_HEAD(lu_old_tables);
+
+/**
+ * intel_iommu_lu_in_init - find the handover of the previous kernel
+ */
+void __init intel_iommu_lu_in_init(void)
+{
+	phys_addr_t phys;
+	struct folio *folio;
+	void *fdt;
+
+	if (kho_retrieve_subtree(INTEL_LU_NAME, &phys))
+		return;
+	folio = kho_restore_folio(phys);
+	if (!folio) {
+		pr_err("the handover's blob is not preserved memory: translations are not taken over\n");
+		return;
+	}
+	fdt = folio_address(folio);
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(folio) ||
+	    fdt_node_check_compatible(fdt, 0, INTEL_LU_COMPATIBLE)) {
+		pr_err("the handover's blob is damaged or of another version: translations are not taken over\n");
+		folio_put(folio);
+		return;
+	}
+	lu_in_folio = folio;
+	lu_in_fdt = fdt;
+}
+
+/**
+ * intel_iommu_lu_in_done - forget the handover once every unit has its own
+ */
+void __init intel_iommu_lu_in_done(void)
+{
+	if (lu_in_folio)
+		folio_put(lu_in_folio);
+	lu_in_folio = NULL;
+	lu_in_fdt = NULL;
+}
+
+static int __init lu_in_node(struct intel_iommu *iommu)
+{
+	char name[32];
+
+	if (!lu_in_fdt)
+		return -ENOENT;
+	snprintf(name, sizeof(name), "dmar@%llx", iommu->reg_phys);
+	return fdt_subnode_offset(lu_in_fdt, 0, name);
+}
+
+/**
+ * intel_iommu_lu_inherited - does the handover describe @iommu?
+ * @iommu: a unit found with translation on
+ *
+ * Return: true if it does: intel_iommu_lu_adopt() takes its tables over.
+ */
+bool __init intel_iommu_lu_inherited(struct intel_iommu *iommu)
+{
+	return lu_in_node(iommu) >= 0;
+}
+
+static int __init lu_get_u32(int node, const char *name, u32 *val)
+{
+	const void *p;
+	int len;
+
+	p = fdt_getprop(lu_in_fdt, node, name, &len);
+	if (!p || len != sizeof(*val))
+		return -EINVAL;
+	*val = get_unaligned((const u32 *)p);
+	return 0;
+}
+
+static int __init lu_get_u64(int node, const char *name, u64 *val)
+{
+	const void *p;
+	int len;
+
+	p = fdt_getprop(lu_in_fdt, node, name, &len);
+	if (!p || len != sizeof(*val))
+		return -EINVAL;
+	*val = get_unaligned((const u64 *)p);
+	return 0;
+}
+
+/* Take an old root or context table back, once, to read and free it */
+static int __init lu_take_page(struct list_head *list,
+			       struct intel_iommu *iommu, phys_addr_t phys)
+{
+	struct lu_old_table *t;
+	int err;
+
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	err = kho_restore_phys(phys, VTD_PAGE_SIZE);
+	if (err) {
+		kfree(t);
+		return err;
+	}
+	t->iommu = iommu;
+	t->phys = phys;
+	list_add_tail(&t->link, list);
+	return 0;
+}
+
+static int __init lu_take_old_table(struct intel_iommu *iommu,
+				    phys_addr_t phys)
+{
+	struct lu_old_table *t;
+
+	list_for_each_entry(t, &lu_old_tables, link)
+		if (t->phys == phys)
+			return 0;
+	return lu_take_page(&lu_old_tables, iommu, phys);
+}
+
+/* The page-table pages of the domain being taken over, and its unit */
+static LIST_HEAD(lu_walked_pages);
+static struct intel_iommu *lu_walked_iommu __initdata;
+
+static int __init lu_restore_table(phys_addr_t phys)
+{
+	return lu_take_page(&lu_walked_pages, lu_walked_iommu, phys);
+}
+
+/*
+ * A device handed over may only reach memory handed over outside the
+ * direct map (guestmemfs): the only memory a marked HWPT may map.
+ */
+static int __init lu_check_leaf(phys_addr_t phys, u64 size)
+{
+	const struct range *r;
+	unsigned int i, nr;
+
+	r = kho_in_unmapped(&nr);
+	for (i = 0; i < nr; i++)
+		if (r[i].start <= phys && phys + size - 1 <= r[i].end &&
+		    phys + size - 1 >= phys)
+			return 0;
+	return -EFAULT;
+}
+
+/*
+ * Walk and take back the page tables of a device's domain. On failure the
+ * pages taken back go with the old tables, freed once the hardware no
+ * longer reads them; on success they stay the driver's.
+ */
+static int __init lu_take_tables(struct intel_iommu *iommu,
+				 phys_addr_t page_table, int level)
+{
+	struct lu_old_table *t, *tmp;
+	int err;
+
+	lu_walked_iommu = iommu;
+	err = lu_walk_tables(page_table, level, lu_restore_table,
+			     lu_check_leaf);
+	if (err) {
+		list_splice_tail_init(&lu_walked_pages, &lu_old_tables);
+		return err;
+	}
+	list_for_each_entry_safe(t, tmp, &lu_walked_pages, link) {
+		list_del(&t->link);
+		kfree(t);
+	}
+	return 0;
+}
+
+/* Page tables shared by devices of one domain are taken back once */
+struct lu_adopted {
+	u64 page_table;
+	u16 did;
+};
+
+static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
+			       const struct root_entry *old_root,
+			       struct lu_adopted *adopted, unsigned int *nr)
+{
+	u32 sid, did, aw;
+	u64 page_table;
+	struct context_entry ce, *new;
+	phys_addr_t ctx;
+	unsigned int i;
+	const char *name;
+	bool walked = false;
+	int err;
+
+	name = fdt_get_name(lu_in_fdt, node, NULL);
+	if (!name || sscanf(name, "sid@%x", &sid) != 1 || sid > 0xffff ||
+	    lu_get_u32(node, "domain-id", &did) ||
+	    lu_get_u32(node, "address-width", &aw) ||
+	    lu_get_u64(node, "page-table", &page_table))
+		return -EINVAL;
+	if (!did || did >= cap_ndoms(iommu->cap) || aw < 1 || aw > 4 ||
+	    !(cap_sagaw(iommu->cap) & BIT(aw)) || !PAGE_ALIGNED(page_table))
+		return -EINVAL;
+
+	ctx = old_root[PCI_BUS_NUM(sid)].lo;
+	if (!(ctx & 1))
+		return -ENOENT;
+	err = lu_take_old_table(iommu, ctx & VTD_PAGE_MASK);
+	if (err)
+		return err;
+	ce = ((struct context_entry *)phys_to_virt(ctx & VTD_PAGE_MASK))[sid & 0xff];
+	if (!context_present(&ce) || context_domain_id(&ce) != did ||
+	    (ce.lo & VTD_PAGE_MASK) != page_table || (ce.hi & 7) != aw ||
+	    ((ce.lo >> 2) & 3) != CONTEXT_TT_MULTI_LEVEL)
+		return -ENOENT;
+
+	/* One domain ID, one page table; no ID this kernel reserved */
+	for (i = 0; i < *nr; i++) {
+		bool same_did = adopted[i].did == did;
+		bool same_table = adopted[i].page_table == page_table;
+
+		if (same_did != same_table)
+			return -EEXIST;
+		walked |= same_did;
+	}
+	if (!walked && test_bit(did, iommu->domain_ids))
+		return -EEXIST;
+	if (!walked) {
+		/*
+		 * Every table page must be preserved memory, each taken
+		 * once (a loop fails), and every page it maps guestmemfs
+		 * memory.
+		 */
+		err = lu_take_tables(iommu, page_table, agaw_to_level(aw));
+		if (err)
+			return err;
+		adopted[*nr].did = did;
+		adopted[*nr].page_table = page_table;
+		(*nr)++;
+	}
+
+	spin_lock(&iommu->lock);
+	new = iommu_context_addr(iommu, PCI_BUS_NUM(sid), sid & 0xff, 1);
+	if (new) {
+		*new = ce;
+		__iommu_flush_cache(iommu, new, sizeof(*new));
+		set_bit(did, iommu->domain_ids);
+		set_context_copied(iommu, PCI_BUS_NUM(sid), sid & 0xff);
+	}
+	spin_unlock(&iommu->lock);
+	return new ? 0 : -ENOMEM;
+}
+
+/**
+ * intel_iommu_lu_adopt - take over the translation the handover describes
+ * @iommu: a unit for which intel_iommu_lu_inherited() is true, with a new
+ *	empty root table not yet given to the hardware
+ *
+ * Copies each handed-over context entry that passes the checks into the
+ * new tables; the devices' attach is deferred until this kernel gives them
+ * a domain. A device that fails them gets no entry: its DMA is blocked.
+ * The hardware goes on with the old tables until the new root table is
+ * set; intel_iommu_lu_release() frees them after that.
+ *
+ * Return: 0, even if no device passed; an error if the unit's handover
+ * cannot be used at all (scalable mode, another root table, one not
+ * preserved): the caller then blocks every device of the unit.
+ */
+int __init intel_iommu_lu_adopt(struct intel_iommu *iommu)
+{
+	u64 rtaddr = dmar_readq(iommu->reg + DMAR_RTADDR_REG), root;
+	unsigned int nr_devs = 0, nr_ok = 0, nr_adopted = 0;
+	struct lu_adopted *adopted;
+	int node = lu_in_node(iommu), dev, err;
+
+	if (node < 0 || lu_get_u64(node, "root-table", &root))
+		return -EINVAL;
+	if (sm_supported(iommu) || (rtaddr & DMA_RTADDR_SMT)) {
+		pr_err("%s: scalable mode: translations are not taken over\n",
+		       iommu->name);
+		return -EOPNOTSUPP;
+	}
+	if ((rtaddr & VTD_PAGE_MASK) != root) {
+		pr_err("%s: the root table is not the one handed over\n",
+		       iommu->name);
+		return -EINVAL;
+	}
+	err = lu_take_old_table(iommu, root);
+	if (err) {
+		pr_err("%s: the root table is not preserved memory\n",
+		       iommu->name);
+		return err;
+	}
+
+	iommu->copied_tables = bitmap_zalloc(BIT_ULL(16), GFP_KERNEL);
+	fdt_for_each_subnode(dev, lu_in_fdt, node)
+		nr_devs++;
+	adopted = kcalloc(nr_devs ?: 1, sizeof(*adopted), GFP_KERNEL);
+	if (!iommu->copied_tables || !adopted) {
+		kfree(adopted);
+		return -ENOMEM;
+	}
+
+	fdt_for_each_subnode(dev, lu_in_fdt, node) {
+		err = lu_adopt_dev(iommu, dev, phys_to_virt(root), adopted,
+				   &nr_adopted);
+		if (err) {
+			pr_err("%s: %s: not taken over (%d): its DMA is blocked\n",
+			       iommu->name,
+			       fdt_get_name(lu_in_fdt, dev, NULL) ?: "?", err);
+			continue;
+		}
+		nr_ok++;
+	}
+	kfree(adopted);
+	pr_info("%s: took over the translation of %u of %u device(s)\n",
+		iommu->name, nr_ok, nr_devs);
+	return 0;
+}
+
+/**
+ * intel_iommu_lu_release - free the old tables of a unit
+ * @iommu: the unit, whose new root table the hardware now uses
+ */
+void __init intel_iommu_lu_release(struct intel_iommu *iommu)
+{
+	struct lu_old_table *t, *tmp;
+
+	list_for_each_entry_safe(t, tmp, &lu_old_tables, link) {
+		if (t->iommu != iommu)
+			continue;
+		list_del(&t->link);
+		__free_page(pfn_to_page(PHYS_PFN(t->phys)));
+		kfree(t);
+	}
+}
