@@ -1438,6 +1438,33 @@ static int kho_fdt_errno(int fdt_err)
 }
 
 /**
+ * kho_fdt_add_subtree - add a subtree's node to the root FDT being written
+ * @fdt: the root FDT, in libfdt's sequential-write state
+ * @name: the node's name
+ * @phys: the subtree's address, its property "fdt"
+ *
+ * All or nothing: a node begun and not finished (no room left for its
+ * property) would stay open, holding whatever is written after it, and
+ * finalize would hand the broken blob over. On failure the structure
+ * block is cut back to where it was, which undoes the node (a string
+ * added for it stays, unused).
+ *
+ * Return: 0, or the libfdt error.
+ */
+int kho_fdt_add_subtree(void *fdt, const char *name, u64 phys)
+{
+	int size = fdt_size_dt_struct(fdt);
+	int err;
+
+	err = fdt_begin_node(fdt, name) ?:
+	      fdt_property(fdt, PROP_SUB_FDT, &phys, sizeof(phys)) ?:
+	      fdt_end_node(fdt);
+	if (err)
+		fdt_set_size_dt_struct(fdt, size);
+	return err;
+}
+
+/**
  * kho_add_subtree - publish a subtree in the handover FDT
  * @ser: the notifier data of %KEXEC_KHO_FINALIZE
  * @name: node name, unique, of the characters a device tree node name may
@@ -1485,9 +1512,7 @@ int kho_add_subtree(struct kho_serialization *ser, const char *name, void *fdt)
 	}
 	sub->fdt = fdt;
 
-	err = fdt_begin_node(ser->fdt, name) ?:
-	      fdt_property(ser->fdt, PROP_SUB_FDT, &addr, sizeof(addr)) ?:
-	      fdt_end_node(ser->fdt);
+	err = kho_fdt_add_subtree(ser->fdt, name, addr);
 	if (err) {
 		kfree(sub->name);
 		kfree(sub);

@@ -20,6 +20,7 @@ bool kho_is_finalized(void);
 const void *kho_in_fdt(void);
 int kho_in_block_order(phys_addr_t phys);
 const struct kho_scratch *kho_scratch_areas(unsigned int *cnt);
+int kho_fdt_add_subtree(void *fdt, const char *name, u64 phys);
 
 /* kexec_file */
 #ifdef CONFIG_KEXEC_HANDOVER

@@ -16,6 +16,7 @@
 #include <kunit/test.h>
 #include <linux/bitmap.h>
 #include <linux/io.h>
+#include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -631,6 +632,48 @@ static void kho_test_corrupt_overlap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sort_runs(test, pa, &r, &runs), 4);
 }
 
+/*
+ * A subtree's node is added to the root FDT whole or not at all, at every
+ * size of the buffer: where the node could be begun but not finished, the
+ * blob must still be finished without it, not with an open node that
+ * holds the rest.
+ */
+static void kho_test_subtree_node(struct kunit *test)
+{
+	unsigned int size, added = 0, refused = 0;
+	char *buf = kunit_kzalloc(test, 512, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	for (size = 64; size <= 512; size += 4) {
+		int add, end, off;
+
+		if (fdt_create(buf, size) || fdt_finish_reservemap(buf) ||
+		    fdt_begin_node(buf, "") ||
+		    fdt_property_string(buf, "compatible", "kho-test"))
+			continue;
+		add = kho_fdt_add_subtree(buf, "a-subtree", 0x1234000);
+		end = fdt_end_node(buf) ?: fdt_finish(buf);
+		if (end)
+			continue;
+		KUNIT_ASSERT_EQ_MSG(test, fdt_check_header(buf), 0,
+				    "buffer of %u bytes", size);
+		off = fdt_subnode_offset(buf, 0, "a-subtree");
+		KUNIT_EXPECT_EQ_MSG(test, off >= 0, !add,
+				    "buffer of %u bytes: add %d, node at %d",
+				    size, add, off);
+		/* The root's own property is still the root's */
+		KUNIT_EXPECT_NOT_NULL(test,
+				      fdt_getprop(buf, 0, "compatible", NULL));
+		if (add)
+			refused++;
+		else
+			added++;
+	}
+	/* Both cases were met: a node refused and the blob still finished */
+	KUNIT_EXPECT_GT(test, added, 0);
+	KUNIT_EXPECT_GT(test, refused, 0);
+}
+
 static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE_PARAM_ATTR(kho_test_roundtrip_orders, order_gen_params,
 			      { .speed = KUNIT_SPEED_SLOW }),
@@ -642,6 +685,7 @@ static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE(kho_test_rollback),
 	KUNIT_CASE(kho_test_corrupt_chunks),
 	KUNIT_CASE(kho_test_corrupt_overlap),
+	KUNIT_CASE(kho_test_subtree_node),
 	{}
 };
 

@@ -222,4 +222,40 @@ TEST_F(kho, loaded_image)
 	EXPECT_EQ(0, write_str(FINALIZE, "0"));
 }
 
+/*
+ * kexec_load() cannot carry the handover: refused while it is finalized
+ * (the segment is never looked at), allowed again after abort.
+ */
+TEST_F(kho, legacy_load)
+{
+	static char page[4096];
+	struct kexec_segment seg = {
+		.buf = page,
+		.bufsz = sizeof(page),
+		.mem = (void *)0x1000000,
+		.memsz = sizeof(page),
+	};
+	long rc;
+
+	/* An unload, which nothing refuses where kexec_load() exists */
+	if (syscall(SYS_kexec_load, 0UL, 0UL, NULL,
+		    (unsigned long)KEXEC_ARCH_DEFAULT))
+		SKIP(return, "no kexec_load() (CONFIG_KEXEC): %s",
+		     strerror(errno));
+	ASSERT_EQ(0, write_str(FINALIZE, "1"));
+	rc = syscall(SYS_kexec_load, 0x1000000UL, 1UL, &seg,
+		     (unsigned long)KEXEC_ARCH_DEFAULT);
+	if (!rc)
+		kexec_unload();
+	EXPECT_EQ(-1, rc);
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_EQ(1, finalized());
+	ASSERT_EQ(0, write_str(FINALIZE, "0"));
+	/* Unloading, which loads nothing, is not refused */
+	ASSERT_EQ(0, write_str(FINALIZE, "1"));
+	EXPECT_EQ(0, syscall(SYS_kexec_load, 0UL, 0UL, NULL,
+			     (unsigned long)KEXEC_ARCH_DEFAULT));
+	ASSERT_EQ(0, write_str(FINALIZE, "0"));
+}
+
 TEST_HARNESS_MAIN
