@@ -19,12 +19,14 @@
 #include <linux/ctype.h>
 #include <linux/kexec.h>
 #include <linux/kexec_handover.h>
+#include <linux/kmemleak.h>
 #include <linux/libfdt.h>
 #include <linux/list.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/notifier.h>
 #include <linux/page-isolation.h>
+#include <linux/pgalloc_tag.h>
 #include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/range.h>
@@ -219,12 +221,19 @@ static void __init kho_reserve_scratch(void)
 					 ARCH_LOW_ADDRESS_LIMIT);
 	if (!addr)
 		goto fail_desc;
+	/*
+	 * Scratch becomes CMA memory of the page allocator (and the next
+	 * kernel's boot memory): not an object for kmemleak to track or
+	 * scan, as for cma_declare_contiguous().
+	 */
+	kmemleak_ignore_phys(addr);
 	kho_scratch[0].addr = addr;
 	kho_scratch[0].size = low;
 
 	addr = memblock_phys_alloc(global, KHO_SCRATCH_ALIGN);
 	if (!addr)
 		goto fail_low;
+	kmemleak_ignore_phys(addr);
 	kho_scratch[1].addr = addr;
 	kho_scratch[1].size = global;
 	kho_scratch_cnt = 2;
@@ -924,11 +933,20 @@ static void kho_init_block_pages(struct page *page, unsigned int order,
 {
 	unsigned long i;
 
+	/*
+	 * Reserved, never allocated: no allocation tag to drop when the
+	 * owner frees them (memory allocation profiling), as a folio or as
+	 * pages one by one.
+	 */
 	if (compound) {
 		for (i = 1; i < (1UL << order); i++)
 			set_page_count(page + i, 0);
 		if (order)
 			prep_compound_page(page, order);
+		clear_page_tag_ref(page);
+	} else {
+		for (i = 0; i < (1UL << order); i++)
+			clear_page_tag_ref(page + i);
 	}
 	adjust_managed_page_count(page, 1UL << order);
 }
