@@ -916,6 +916,23 @@ static int iommufd_bind(uint32_t *ioas)
 	return 0;
 }
 
+/* IOMMU_IOAS_MAP_FILE of @fd from its start, read-write, at @iova */
+static int ioas_map_file(uint32_t ioas, int fd, uint64_t length,
+			 uint64_t iova)
+{
+	struct iommu_ioas_map_file mf = {
+		.size = sizeof(mf),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+			 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.fd = fd,
+		.length = length,
+		.iova = iova,
+	};
+
+	return ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf);
+}
+
 static void run_iommufd(const char *dir)
 {
 	uint8_t p1[XFER], p2[XFER], p3[XFER];
@@ -944,27 +961,14 @@ static void run_iommufd(const char *dir)
 	if (!a || check_new_a(a) || gmfs_free(dir, &bfree0))
 		goto out;
 
-	{
-		struct iommu_ioas_map_file mf = {
-			.size = sizeof(mf),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
-				 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-			.ioas_id = ioas,
-			.fd = afd,
-			.start = 0,
-			.length = A_SIZE,
-			.iova = IOVA_A,
-		};
-
-		if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf)) {
-			fail("IOMMU_IOAS_MAP_FILE of A (%llu MiB at IOVA 0x%llx): %s",
-			     A_SIZE / MiB, IOVA_A, strerror(errno));
-			goto out;
-		}
-		a_mapped = true;
-		ok("IOMMU_IOAS_MAP_FILE: A's %llu MiB at IOVA 0x%llx",
-		   A_SIZE / MiB, (unsigned long long)mf.iova);
+	if (ioas_map_file(ioas, afd, A_SIZE, IOVA_A)) {
+		fail("IOMMU_IOAS_MAP_FILE of A (%llu MiB at IOVA 0x%llx): %s",
+		     A_SIZE / MiB, IOVA_A, strerror(errno));
+		goto out;
 	}
+	a_mapped = true;
+	ok("IOMMU_IOAS_MAP_FILE: A's %llu MiB at IOVA 0x%llx", A_SIZE / MiB,
+	   IOVA_A);
 
 	/* Plain memory the device can reach, to see A once A's mmap is gone. */
 	bounce = mmap(NULL, BOUNCE_SIZE, PROT_READ | PROT_WRITE,
@@ -1694,6 +1698,22 @@ static void __attribute__((noreturn)) lu_hold(struct edu *e)
 		pause();
 }
 
+/* PCI_COMMAND read through sysfs, with no driver's help */
+static int sysfs_pci_command(uint16_t *cmd)
+{
+	char path[PATH_MAX];
+	int fd, n;
+
+	dev_path(path, sizeof(path), "config");
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : pread(fd, cmd, sizeof(*cmd), PCI_COMMAND);
+	if (n != sizeof(*cmd))
+		fail("read PCI_COMMAND through %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return n == sizeof(*cmd) ? 0 : -1;
+}
+
 static void run_lu_prepare(const char *dir, const char *state)
 {
 	uint8_t pa[XFER], pb[XFER], *l = NULL;
@@ -1715,15 +1735,6 @@ static void run_lu_prepare(const char *dir, const char *state)
 		return;
 	}
 	{
-		struct iommu_ioas_map_file mf = {
-			.size = sizeof(mf),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
-				 IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-			.ioas_id = ioas,
-			.fd = lfd,
-			.length = LU_SIZE,
-			.iova = LU_IOVA,
-		};
 		struct iommu_hwpt_alloc ha = {
 			.size = sizeof(ha),
 			.dev_id = g.devid,
@@ -1733,7 +1744,7 @@ static void run_lu_prepare(const char *dir, const char *state)
 			.argsz = sizeof(at),
 		};
 
-		if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP_FILE, &mf)) {
+		if (ioas_map_file(ioas, lfd, LU_SIZE, LU_IOVA)) {
 			fail("IOMMU_IOAS_MAP_FILE of L: %s", strerror(errno));
 			goto out;
 		}
@@ -1866,13 +1877,8 @@ static void run_lu_check(const char *dir, const char *state)
 		fail("edu is bound to %s: a driver took the device", drv);
 		return;
 	}
-	dev_path(path, sizeof(path), "config");
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || pread(fd, &cmd, sizeof(cmd), PCI_COMMAND) != sizeof(cmd)) {
-		fail("read PCI_COMMAND through %s: %s", path, strerror(errno));
+	if (sysfs_pci_command(&cmd))
 		return;
-	}
-	close(fd);
 	if (!(cmd & PCI_COMMAND_MASTER))
 		fail("PCI_COMMAND 0x%04x: bus mastering was cleared at the kexec",
 		     cmd);
@@ -1911,17 +1917,10 @@ static void run_lu_check(const char *dir, const char *state)
 
 static void run_lu_quiesced(void)
 {
-	char path[PATH_MAX];
 	uint16_t cmd;
-	int fd;
 
-	dev_path(path, sizeof(path), "config");
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || pread(fd, &cmd, sizeof(cmd), PCI_COMMAND) != sizeof(cmd)) {
-		fail("read PCI_COMMAND through %s: %s", path, strerror(errno));
+	if (sysfs_pci_command(&cmd))
 		return;
-	}
-	close(fd);
 	if (cmd & PCI_COMMAND_MASTER)
 		fail("PCI_COMMAND 0x%04x: bus mastering survived a kexec that handed no DMA over",
 		     cmd);

@@ -40,7 +40,6 @@
 #include <linux/notifier.h>
 #include <linux/pci.h>
 #include <linux/slab.h>
-#include <linux/unaligned.h>
 
 #include "iommu.h"
 
@@ -787,27 +786,17 @@ bool __init intel_iommu_lu_inherited(struct intel_iommu *iommu)
 	return lu_in_node(iommu) >= 0;
 }
 
-static int __init lu_get_u32(int node, const char *name, u32 *val)
+/* A property of exactly @size bytes, maybe unaligned in the blob */
+static int __init lu_get_prop(int node, const char *name, void *val,
+			      int size)
 {
 	const void *p;
 	int len;
 
 	p = fdt_getprop(lu_in_fdt, node, name, &len);
-	if (!p || len != sizeof(*val))
+	if (!p || len != size)
 		return -EINVAL;
-	*val = get_unaligned((const u32 *)p);
-	return 0;
-}
-
-static int __init lu_get_u64(int node, const char *name, u64 *val)
-{
-	const void *p;
-	int len;
-
-	p = fdt_getprop(lu_in_fdt, node, name, &len);
-	if (!p || len != sizeof(*val))
-		return -EINVAL;
-	*val = get_unaligned((const u64 *)p);
+	memcpy(val, p, size);
 	return 0;
 }
 
@@ -915,9 +904,9 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 
 	name = fdt_get_name(lu_in_fdt, node, NULL);
 	if (!name || sscanf(name, "sid@%x", &sid) != 1 || sid > 0xffff ||
-	    lu_get_u32(node, "domain-id", &did) ||
-	    lu_get_u32(node, "address-width", &aw) ||
-	    lu_get_u64(node, "page-table", &page_table))
+	    lu_get_prop(node, "domain-id", &did, sizeof(did)) ||
+	    lu_get_prop(node, "address-width", &aw, sizeof(aw)) ||
+	    lu_get_prop(node, "page-table", &page_table, sizeof(page_table)))
 		return -EINVAL;
 	if (!did || did >= cap_ndoms(iommu->cap) || aw < 1 || aw > 4 ||
 	    !(cap_sagaw(iommu->cap) & BIT(aw)) || !PAGE_ALIGNED(page_table))
@@ -994,7 +983,7 @@ int __init intel_iommu_lu_adopt(struct intel_iommu *iommu)
 	struct lu_adopted *adopted;
 	int node = lu_in_node(iommu), dev, err;
 
-	if (node < 0 || lu_get_u64(node, "root-table", &root))
+	if (node < 0 || lu_get_prop(node, "root-table", &root, sizeof(root)))
 		return -EINVAL;
 	if (sm_supported(iommu) || (rtaddr & DMA_RTADDR_SMT)) {
 		pr_err("%s: scalable mode: translations are not taken over\n",
