@@ -156,6 +156,7 @@ extern const struct file_operations gmfs_file_operations;
 
 /* pin.c */
 int gmfs_pin_check_shrink(struct inode *inode, loff_t size);
+bool gmfs_pin_keeps_name(unsigned int ino);
 
 /* kho.c */
 #ifdef CONFIG_KEXEC_HANDOVER

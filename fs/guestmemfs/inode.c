@@ -140,7 +140,11 @@ static int gmfs_unlink(struct inode *dir, struct dentry *dentry)
 	int err;
 
 	mutex_lock(&gmfs.lock);
-	err = gmfs.frozen ? -EBUSY : simple_unlink(dir, dentry);
+	/* A device handed over by the last kernel may still reach its memory */
+	if (gmfs.frozen || gmfs_pin_keeps_name(d_inode(dentry)->i_ino))
+		err = -EBUSY;
+	else
+		err = simple_unlink(dir, dentry);
 	if (!err) {
 		gmfs_orphan(d_inode(dentry));
 		gmfs_dir_changed(dir);
@@ -175,7 +179,8 @@ static int gmfs_rename(struct mnt_idmap *idmap, struct inode *old_dir,
 		return -EINVAL;
 
 	mutex_lock(&gmfs.lock);
-	if (gmfs.frozen) {
+	if (gmfs.frozen || (target && !(flags & RENAME_EXCHANGE) &&
+			    gmfs_pin_keeps_name(target->i_ino))) {
 		err = -EBUSY;
 		goto out;
 	}

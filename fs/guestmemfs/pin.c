@@ -14,9 +14,10 @@
  *   file;
  * - the pin is recorded in the store by inode number, with the file's
  *   generation, the range and an owner cookie, rather than only in the VFS:
- *   that is what a handover will have to carry for pins that outlive the
- *   kernel (an IOMMU domain that keeps translating across kexec), which
- *   this code does not do yet.
+ *   that is what a handover carries for pins that outlive the kernel (an
+ *   IOMMU domain that keeps translating across kexec). The next kernel's
+ *   owner pins the same range again by inode number at boot, before any
+ *   mount, and such a pin keeps the file's name instead of an open file.
  *
  * Pins are taken with the file's invalidate_lock held shared, and shrinks
  * check them with it held exclusively: a pin cannot come in between the
@@ -109,6 +110,27 @@ int gmfs_pin_check_shrink(struct inode *inode, loff_t size)
 	return end > size ? -EBUSY : 0;
 }
 
+/* A pin of bytes [@start, @start + @len) of the file with block map @map */
+static struct guestmemfs_pin *gmfs_pin_alloc(const u32 *map, loff_t start,
+					     u64 len)
+{
+	struct guestmemfs_pin *pin;
+	unsigned int nr;
+
+	nr = gmfs_pin_runs(map, start, len, NULL);
+	pin = kvzalloc(struct_size(pin, runs, nr), GFP_KERNEL_ACCOUNT);
+	if (!pin)
+		return ERR_PTR(-ENOMEM);
+	pin->nr_runs = nr;
+	if (WARN_ON_ONCE(gmfs_pin_runs(map, start, len, pin->runs) != nr)) {
+		kvfree(pin);
+		return ERR_PTR(-EINVAL);
+	}
+	pin->start = start;
+	pin->len = len;
+	return pin;
+}
+
 /**
  * guestmemfs_pin - pin a range of a guestmemfs file and get its memory
  * @file: a guestmemfs regular file, open for writing
@@ -135,9 +157,7 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 {
 	struct inode *inode;
 	struct guestmemfs_pin *pin;
-	unsigned int nr;
 	u64 end;
-	u32 *map;
 
 	if (!is_guestmemfs_file(file) || start < 0 || !len ||
 	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
@@ -153,21 +173,9 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 		goto out;
 	}
 	/* Stable while the invalidate_lock is held. */
-	map = gmfs_block_map(inode->i_ino);
-	nr = gmfs_pin_runs(map, start, len, NULL);
-	pin = kvzalloc(struct_size(pin, runs, nr), GFP_KERNEL_ACCOUNT);
-	if (!pin) {
-		pin = ERR_PTR(-ENOMEM);
+	pin = gmfs_pin_alloc(gmfs_block_map(inode->i_ino), start, len);
+	if (IS_ERR(pin))
 		goto out;
-	}
-	pin->nr_runs = nr;
-	if (WARN_ON_ONCE(gmfs_pin_runs(map, start, len, pin->runs) != nr)) {
-		kvfree(pin);
-		pin = ERR_PTR(-EINVAL);
-		goto out;
-	}
-	pin->start = start;
-	pin->len = len;
 	pin->owner = owner;
 	pin->ino = inode->i_ino;
 	pin->generation = inode->i_generation;
@@ -210,6 +218,90 @@ struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
 EXPORT_SYMBOL_GPL(guestmemfs_pin_dup);
 
 /**
+ * guestmemfs_pin_ino - pin a range of a file by its inode number, at boot
+ * @ino: the file's inode number in the store
+ * @generation: the file's generation, to tell it from a reused number
+ * @start: first byte of the range, page aligned
+ * @len: length of the range in bytes, page aligned, not zero
+ * @owner: the caller's cookie, kept with the pin
+ *
+ * For a kernel component that takes over, after a live update, memory a
+ * device still reaches: an IOMMU domain handed over by the previous
+ * kernel, which names guest RAM by inode number and generation. There is
+ * no open file then, nor a mount: guestmemfs must not be mounted yet, so
+ * that no truncate runs against the pin. Such a pin keeps the file's last
+ * name: unlinking the file, or renaming another file over it, fails with
+ * -EBUSY until guestmemfs_unpin(). Shrinking it is refused as for any pin.
+ *
+ * Return: the pin, as guestmemfs_pin() gives it, or an ERR_PTR(): -ENOENT
+ * for no such regular file with that generation; -EINVAL for a range that
+ * is unaligned, empty or past the end of the file; -EBUSY if guestmemfs is
+ * mounted; -ENODEV without a store; -ENOMEM.
+ */
+struct guestmemfs_pin *guestmemfs_pin_ino(unsigned int ino, u32 generation,
+					  loff_t start, u64 len, u64 owner)
+{
+	struct guestmemfs_pin *pin;
+	struct gmfs_pinode *p;
+	u64 end;
+
+	if (start < 0 || !len || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
+	    check_add_overflow((u64)start, len, &end) || end > MAX_LFS_FILESIZE)
+		return ERR_PTR(-EINVAL);
+
+	mutex_lock(&gmfs.lock);
+	if (!gmfs.inodes || gmfs.broken) {
+		pin = ERR_PTR(-ENODEV);
+		goto out;
+	}
+	if (READ_ONCE(gmfs.sb)) {
+		pin = ERR_PTR(-EBUSY);
+		goto out;
+	}
+	p = ino < GMFS_MAX_INODES ? gmfs_pinode(ino) : NULL;
+	if (!p || !(p->flags & GMFS_INODE_USED) ||
+	    (p->flags & GMFS_INODE_ORPHAN) || !S_ISREG(p->mode) ||
+	    p->generation != generation) {
+		pin = ERR_PTR(-ENOENT);
+		goto out;
+	}
+	if (end > PAGE_ALIGN(p->size)) {
+		pin = ERR_PTR(-EINVAL);
+		goto out;
+	}
+	pin = gmfs_pin_alloc(gmfs_block_map(ino), start, len);
+	if (IS_ERR(pin))
+		goto out;
+	pin->owner = owner;
+	pin->ino = ino;
+	pin->generation = generation;
+	hlist_add_head(&pin->node, &gmfs.pins[ino]);
+out:
+	mutex_unlock(&gmfs.lock);
+	return pin;
+}
+EXPORT_SYMBOL_GPL(guestmemfs_pin_ino);
+
+/**
+ * gmfs_pin_keeps_name - does a pin taken by inode number hold a file?
+ * @ino: the file's inode number
+ *
+ * Called under gmfs.lock by whatever would take the file's last name.
+ *
+ * Return: true if the name must stay: guestmemfs_pin_ino() pinned it.
+ */
+bool gmfs_pin_keeps_name(unsigned int ino)
+{
+	struct guestmemfs_pin *pin;
+
+	lockdep_assert_held(&gmfs.lock);
+	hlist_for_each_entry(pin, &gmfs.pins[ino], node)
+		if (!pin->file)
+			return true;
+	return false;
+}
+
+/**
  * guestmemfs_unpin - release a pin
  * @pin: what guestmemfs_pin() returned
  *
@@ -222,7 +314,9 @@ void guestmemfs_unpin(struct guestmemfs_pin *pin)
 	mutex_lock(&gmfs.lock);
 	hlist_del(&pin->node);
 	mutex_unlock(&gmfs.lock);
-	fput(pin->file);
+	/* A pin taken by inode number holds the file by its name instead */
+	if (pin->file)
+		fput(pin->file);
 	kvfree(pin);
 }
 EXPORT_SYMBOL_GPL(guestmemfs_unpin);

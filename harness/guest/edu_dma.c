@@ -1621,6 +1621,10 @@ static void run_mapbench(const char *dir)
 #define LU_DST_B	(64 * KiB + 77)
 #define LU_SRC_C	(3 * MiB + 256 * KiB + 9)
 #define LU_DST_C	(2 * MiB + 512 * KiB + 33)
+#define LU_SRC_D	(3 * MiB + 512 * KiB + 17)
+#define LU_DST_D	(2 * MiB + 768 * KiB + 5)
+#define LU_SRC_E	(3 * MiB + 768 * KiB + 3)
+#define LU_DST_E	(1 * MiB + 512 * KiB + 11)
 #define LU_PID		"/tmp/kexec-hook.pid"	/* not carried by the kexec */
 #define LU_ACK		"/tmp/kexec-hook.ack"
 
@@ -1848,6 +1852,75 @@ static int sysfs_edu_open(struct edu *e)
 	return 0;
 }
 
+/* A DMA round trip from @src to @dst of L, with pattern @which */
+static bool lu_roundtrip(struct edu *e, uint8_t *l, uint64_t src,
+			 uint64_t dst, unsigned int which, const char *what)
+{
+	uint8_t p[XFER];
+
+	pattern(p, XFER, which);
+	memcpy(l + src, p, XFER);
+	if (dma_to_dev(e, LU_IOVA + src) || dma_to_ram(e, LU_IOVA + dst))
+		return false;
+	return check_landed(what, l, LU_SIZE, dst, p, GUARD);
+}
+
+/*
+ * The new VMM takes the device over: vfio-pci, a new iommufd, the HWPT of
+ * the inherited domain by its token. The device's DMA goes on through the
+ * domain; a HWPT that does not map what the domain maps cannot replace it.
+ */
+static void lu_take_over(uint8_t *l)
+{
+	struct iommu_hwpt_lu_restore rs = {
+		.size = sizeof(rs),
+		.hwpt_token = LU_TOKEN + 1,
+	};
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_hwpt_alloc ha = { .size = sizeof(ha) };
+	struct edu e = { .fd = -1 };
+	uint32_t ioas;
+
+	if (bind_vfio() || iommufd_bind(&ioas))
+		return;
+	if (!ioctl(g.iommu_fd, IOMMU_HWPT_LU_RESTORE, &rs) || errno != ENOENT)
+		fail("IOMMU_HWPT_LU_RESTORE of an unknown token: %s, expected ENOENT",
+		     strerror(errno));
+	else
+		ok("IOMMU_HWPT_LU_RESTORE of an unknown token: ENOENT");
+	rs.hwpt_token = LU_TOKEN;
+	if (ioctl(g.iommu_fd, IOMMU_HWPT_LU_RESTORE, &rs)) {
+		fail("IOMMU_HWPT_LU_RESTORE(0x%llx): %s", LU_TOKEN,
+		     strerror(errno));
+		return;
+	}
+	ok("IOMMU_HWPT_LU_RESTORE(0x%llx): HWPT %u, the inherited domain",
+	   LU_TOKEN, rs.out_hwpt_id);
+	if (edu_open(&e, g.dev_fd))
+		return;
+	lu_roundtrip(&e, l, LU_SRC_D, LU_DST_D, 103,
+		     "(c) DMA through the inherited domain, bound to a new iommufd");
+
+	/* (e): an empty HWPT would take the guest's memory away */
+	ha.dev_id = g.devid;
+	ha.pt_id = ioas;
+	if (ioctl(g.iommu_fd, IOMMU_HWPT_ALLOC, &ha)) {
+		fail("IOMMU_HWPT_ALLOC: %s", strerror(errno));
+		goto out;
+	}
+	at.pt_id = ha.out_hwpt_id;
+	if (!ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ||
+	    errno != EINVAL)
+		fail("replacing the inherited domain with an empty HWPT: %s, expected EINVAL",
+		     strerror(errno));
+	else
+		ok("replacing the inherited domain with an empty HWPT: EINVAL");
+	lu_roundtrip(&e, l, LU_SRC_E, LU_DST_E, 104,
+		     "(e) DMA after the refused replace");
+out:
+	edu_close(&e);
+}
+
 static void run_lu_check(const char *dir, const char *state)
 {
 	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
@@ -1887,6 +1960,17 @@ static void run_lu_check(const char *dir, const char *state)
 		   cmd);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	/* The inherited domain pinned L again at boot */
+	if (!unlink(path) || errno != EBUSY)
+		fail("unlink of L, which edu still reaches: %s, expected EBUSY",
+		     strerror(errno));
+	else
+		ok("unlink of L, which edu still reaches: EBUSY");
+	if (!truncate(path, GMFS_BLOCK) || errno != EBUSY)
+		fail("truncating L under edu's mapping: %s, expected EBUSY",
+		     strerror(errno));
+	else
+		ok("truncating L under edu's mapping: EBUSY");
 	fd = open(path, O_RDWR);
 	if (fd < 0) {
 		fail("open %s: %s", path, strerror(errno));
@@ -1913,6 +1997,8 @@ static void run_lu_check(const char *dir, const char *state)
 	check_landed("(c) DMA through the handed-over translation", l, LU_SIZE,
 		     LU_DST_C, pc, GUARD);
 	edu_close(&e);
+
+	lu_take_over(l);
 }
 
 static void run_lu_quiesced(void)
@@ -1999,7 +2085,8 @@ int main(int argc, char **argv)
 			run_type1(dir);
 	}
 	close_vfio();
-	if (g.held || !strncmp(mode, "lu-", 3))
+	/* lu-check gives edu back: its group stays in the inherited domain */
+	if (g.held || !strcmp(mode, "lu-prepare") || !strcmp(mode, "lu-quiesced"))
 		goto out;
 
 	/* give the device back as other tests expect to find it */

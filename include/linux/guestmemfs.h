@@ -58,6 +58,8 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner);
 struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
 					  u64 offset, u64 len, u64 owner);
+struct guestmemfs_pin *guestmemfs_pin_ino(unsigned int ino, u32 generation,
+					  loff_t start, u64 len, u64 owner);
 void guestmemfs_unpin(struct guestmemfs_pin *pin);
 const struct guestmemfs_run *
 guestmemfs_pin_run(const struct guestmemfs_pin *pin, u64 offset);
@@ -85,6 +87,13 @@ guestmemfs_pin_dup(const struct guestmemfs_pin *pin, u64 offset, u64 len,
 		   u64 owner)
 {
 	return ERR_PTR(-EINVAL);
+}
+
+static inline struct guestmemfs_pin *
+guestmemfs_pin_ino(unsigned int ino, u32 generation, loff_t start, u64 len,
+		   u64 owner)
+{
+	return ERR_PTR(-ENODEV);
 }
 
 static inline void guestmemfs_unpin(struct guestmemfs_pin *pin) { }

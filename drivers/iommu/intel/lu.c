@@ -858,55 +858,143 @@ static int __init lu_check_leaf(phys_addr_t phys, u64 size)
 	return -EFAULT;
 }
 
+static const struct iommu_domain_ops lu_pkernfs_ops;
+
 /*
- * Walk and take back the page tables of a device's domain. On failure the
- * pages taken back go with the old tables, freed once the hardware no
- * longer reads them; on success they stay the driver's.
+ * An IOMMU_DOMAIN_PKERNFS domain: the page tables of a domain handed over,
+ * taken back at boot, under the domain ID they had. Attach-only: nothing
+ * maps into it or unmaps from it; freeing it frees its table pages.
  */
-static int __init lu_take_tables(struct intel_iommu *iommu,
-				 phys_addr_t page_table, int level)
+struct intel_lu_pkernfs {
+	struct dmar_domain domain;
+	struct intel_iommu *iommu;
+	u16 did;
+	/* The domain ID is still the one lu_adopt_dev() reserved */
+	bool did_reserved;
+	unsigned int nr_pages;
+	phys_addr_t pages[] __counted_by(nr_pages);
+};
+
+static struct intel_lu_pkernfs *to_lu_pkernfs(struct iommu_domain *domain)
+{
+	return container_of(to_dmar_domain(domain), struct intel_lu_pkernfs,
+			    domain);
+}
+
+/* A device taken over at boot, until it is probed and put in its domain */
+struct intel_lu_in_dev {
+	struct list_head link;
+	struct intel_iommu *iommu;
+	struct intel_lu_pkernfs *pk;
+	u16 sid;
+};
+
+static LIST_HEAD(lu_in_devs);
+static DEFINE_MUTEX(lu_in_lock);
+
+static struct intel_lu_pkernfs *lu_pkernfs_alloc(struct intel_iommu *iommu,
+						 u16 did, int aw, u64 token,
+						 u64 page_table,
+						 unsigned int nr_pages)
+{
+	struct intel_lu_pkernfs *pk;
+	struct dmar_domain *domain;
+
+	pk = kzalloc(struct_size(pk, pages, nr_pages), GFP_KERNEL);
+	if (!pk)
+		return NULL;
+	pk->nr_pages = nr_pages;
+	pk->iommu = iommu;
+	pk->did = did;
+	pk->did_reserved = true;
+
+	domain = &pk->domain;
+	INIT_LIST_HEAD(&domain->devices);
+	INIT_LIST_HEAD(&domain->dev_pasids);
+	INIT_LIST_HEAD(&domain->cache_tags);
+	spin_lock_init(&domain->lock);
+	spin_lock_init(&domain->cache_lock);
+	xa_init(&domain->iommu_array);
+	domain->nid = NUMA_NO_NODE;
+	domain->agaw = aw;
+	domain->gaw = agaw_to_width(aw);
+	domain->max_addr = GENMASK_ULL(domain->gaw - 1, 0);
+	/* Legacy mode: what the hardware says of its table walks */
+	domain->iommu_coherency = ecap_coherent(iommu->ecap);
+	domain->pgd = phys_to_virt(page_table);
+	domain->domain.type = IOMMU_DOMAIN_PKERNFS;
+	domain->domain.ops = &lu_pkernfs_ops;
+	domain->domain.owner = &intel_iommu_ops;
+	domain->domain.lu_token = token;
+	domain->domain.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
+	domain->domain.geometry.force_aperture = true;
+	domain->domain.geometry.aperture_end = domain->max_addr;
+	return pk;
+}
+
+/*
+ * Walk and take back the page tables of a device's domain, into a new
+ * PKERNFS domain. On failure the pages taken back go with the old tables,
+ * freed once the hardware no longer reads them.
+ */
+static int __init lu_take_tables(struct intel_iommu *iommu, u16 did, int aw,
+				 u64 token, phys_addr_t page_table,
+				 struct intel_lu_pkernfs **pkp)
 {
 	struct lu_old_table *t, *tmp;
+	struct intel_lu_pkernfs *pk;
+	unsigned int nr = 0;
 	int err;
 
 	lu_walked_iommu = iommu;
-	err = lu_walk_tables(page_table, level, lu_restore_table,
+	err = lu_walk_tables(page_table, agaw_to_level(aw), lu_restore_table,
 			     lu_check_leaf);
-	if (err) {
+	list_for_each_entry(t, &lu_walked_pages, link)
+		nr++;
+	pk = err ? NULL : lu_pkernfs_alloc(iommu, did, aw, token, page_table,
+					   nr);
+	if (!pk) {
 		list_splice_tail_init(&lu_walked_pages, &lu_old_tables);
-		return err;
+		return err ?: -ENOMEM;
 	}
+	nr = 0;
 	list_for_each_entry_safe(t, tmp, &lu_walked_pages, link) {
+		pk->pages[nr++] = t->phys;
 		list_del(&t->link);
 		kfree(t);
 	}
+	*pkp = pk;
 	return 0;
 }
 
 /* Page tables shared by devices of one domain are taken back once */
 struct lu_adopted {
 	u64 page_table;
+	u64 token;
 	u16 did;
+	struct intel_lu_pkernfs *pk;
 };
 
 static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 			       const struct root_entry *old_root,
 			       struct lu_adopted *adopted, unsigned int *nr)
 {
-	u32 sid, did, aw;
-	u64 page_table;
+	struct intel_lu_pkernfs *pk = NULL;
 	struct context_entry ce, *new;
+	struct intel_lu_in_dev *d;
+	u32 sid, did, aw;
+	u64 page_table, token;
 	phys_addr_t ctx;
 	unsigned int i;
 	const char *name;
-	bool walked = false;
 	int err;
 
 	name = fdt_get_name(lu_in_fdt, node, NULL);
 	if (!name || sscanf(name, "sid@%x", &sid) != 1 || sid > 0xffff ||
 	    lu_get_prop(node, "domain-id", &did, sizeof(did)) ||
 	    lu_get_prop(node, "address-width", &aw, sizeof(aw)) ||
-	    lu_get_prop(node, "page-table", &page_table, sizeof(page_table)))
+	    lu_get_prop(node, "page-table", &page_table, sizeof(page_table)) ||
+	    lu_get_prop(node, "token", &token, sizeof(token)))
 		return -EINVAL;
 	if (!did || did >= cap_ndoms(iommu->cap) || aw < 1 || aw > 4 ||
 	    !(cap_sagaw(iommu->cap) & BIT(aw)) || !PAGE_ALIGNED(page_table))
@@ -924,28 +1012,38 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 	    ((ce.lo >> 2) & 3) != CONTEXT_TT_MULTI_LEVEL)
 		return -ENOENT;
 
-	/* One domain ID, one page table; no ID this kernel reserved */
+	/* One domain ID, one page table, one token; no ID this kernel took */
 	for (i = 0; i < *nr; i++) {
 		bool same_did = adopted[i].did == did;
 		bool same_table = adopted[i].page_table == page_table;
+		bool same_token = adopted[i].token == token;
 
-		if (same_did != same_table)
+		if (same_did != same_table || same_did != same_token)
 			return -EEXIST;
-		walked |= same_did;
+		if (same_did)
+			pk = adopted[i].pk;
 	}
-	if (!walked && test_bit(did, iommu->domain_ids))
+	if (!pk && test_bit(did, iommu->domain_ids))
 		return -EEXIST;
-	if (!walked) {
+
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	if (!pk) {
 		/*
 		 * Every table page must be preserved memory, each taken
 		 * once (a loop fails), and every page it maps guestmemfs
 		 * memory.
 		 */
-		err = lu_take_tables(iommu, page_table, agaw_to_level(aw));
-		if (err)
+		err = lu_take_tables(iommu, did, aw, token, page_table, &pk);
+		if (err) {
+			kfree(d);
 			return err;
+		}
 		adopted[*nr].did = did;
 		adopted[*nr].page_table = page_table;
+		adopted[*nr].token = token;
+		adopted[*nr].pk = pk;
 		(*nr)++;
 	}
 
@@ -958,7 +1056,18 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 		set_context_copied(iommu, PCI_BUS_NUM(sid), sid & 0xff);
 	}
 	spin_unlock(&iommu->lock);
-	return new ? 0 : -ENOMEM;
+	if (!new) {
+		kfree(d);
+		return -ENOMEM;
+	}
+	/* Put in its PKERNFS domain when probed: intel_iommu_lu_probe() */
+	d->iommu = iommu;
+	d->sid = sid;
+	d->pk = pk;
+	mutex_lock(&lu_in_lock);
+	list_add_tail(&d->link, &lu_in_devs);
+	mutex_unlock(&lu_in_lock);
+	return 0;
 }
 
 /**
@@ -1043,4 +1152,190 @@ void __init intel_iommu_lu_release(struct intel_iommu *iommu)
 		__free_page(pfn_to_page(PHYS_PFN(t->phys)));
 		kfree(t);
 	}
+}
+
+/* What the tables map @iova to; a walk that allocates nothing */
+static phys_addr_t lu_pkernfs_iova_to_phys(struct iommu_domain *domain,
+					   dma_addr_t iova)
+{
+	struct dmar_domain *dmar_domain = to_dmar_domain(domain);
+	int level = agaw_to_level(dmar_domain->agaw);
+	struct dma_pte *table = dmar_domain->pgd, *pte;
+
+	if (iova > dmar_domain->max_addr)
+		return 0;
+	for (;; level--) {
+		pte = &table[pfn_level_offset(iova >> VTD_PAGE_SHIFT, level)];
+		if (!dma_pte_present(pte))
+			return 0;
+		if (level == 1 || dma_pte_superpage(pte))
+			return dma_pte_addr(pte) +
+			       (iova & (level_size(level) * VTD_PAGE_SIZE - 1));
+		table = phys_to_virt(dma_pte_addr(pte));
+	}
+}
+
+/* Is @info a device taken over into @pk, not yet attached? */
+static struct intel_lu_in_dev *lu_in_dev_find(struct device_domain_info *info)
+{
+	struct intel_lu_in_dev *d;
+
+	lockdep_assert_held(&lu_in_lock);
+	list_for_each_entry(d, &lu_in_devs, link)
+		if (d->iommu == info->iommu &&
+		    d->sid == PCI_DEVID(info->bus, info->devfn))
+			return d;
+	return NULL;
+}
+
+/* Account the device to the domain ID it already translates with */
+static int lu_pkernfs_attach_iommu(struct intel_lu_pkernfs *pk)
+{
+	struct intel_iommu *iommu = pk->iommu;
+	struct iommu_domain_info *info, *curr;
+
+	info = kzalloc(sizeof(*info), GFP_KERNEL);
+	if (!info)
+		return -ENOMEM;
+	spin_lock(&iommu->lock);
+	curr = xa_load(&pk->domain.iommu_array, iommu->seq_id);
+	if (curr) {
+		curr->refcnt++;
+		spin_unlock(&iommu->lock);
+		kfree(info);
+		return 0;
+	}
+	info->refcnt = 1;
+	info->did = pk->did;
+	info->iommu = iommu;
+	curr = xa_store(&pk->domain.iommu_array, iommu->seq_id, info,
+			GFP_ATOMIC);
+	if (xa_is_err(curr)) {
+		spin_unlock(&iommu->lock);
+		kfree(info);
+		return xa_err(curr);
+	}
+	/* From now on the ID is freed when the last device leaves */
+	pk->did_reserved = false;
+	domain_update_iommu_cap(&pk->domain);
+	spin_unlock(&iommu->lock);
+	return 0;
+}
+
+/*
+ * Attach a device taken over at boot, whose context entry already points
+ * at these tables with this domain ID: the entry is left as it is, and
+ * the device's DMA goes on untouched. Any other device is refused.
+ */
+static int lu_pkernfs_attach(struct iommu_domain *domain, struct device *dev)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct intel_lu_pkernfs *pk = to_lu_pkernfs(domain);
+	struct intel_iommu *iommu = info->iommu;
+	struct intel_lu_in_dev *d;
+	unsigned long flags;
+	int ret;
+
+	mutex_lock(&lu_in_lock);
+	d = lu_in_dev_find(info);
+	if (!d || d->pk != pk || info->domain_attached ||
+	    !context_copied(iommu, info->bus, info->devfn)) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	ret = lu_pkernfs_attach_iommu(pk);
+	if (ret)
+		goto out_unlock;
+	info->domain = &pk->domain;
+	info->domain_attached = true;
+	spin_lock_irqsave(&pk->domain.lock, flags);
+	list_add(&info->link, &pk->domain.devices);
+	spin_unlock_irqrestore(&pk->domain.lock, flags);
+	ret = cache_tag_assign_domain(&pk->domain, dev, IOMMU_NO_PASID);
+	if (ret) {
+		spin_lock_irqsave(&pk->domain.lock, flags);
+		list_del(&info->link);
+		spin_unlock_irqrestore(&pk->domain.lock, flags);
+		info->domain = NULL;
+		info->domain_attached = false;
+		domain_detach_iommu(&pk->domain, iommu);
+		goto out_unlock;
+	}
+	/*
+	 * The entry is this kernel's now: attaching another domain clears
+	 * it and flushes the caches under this domain ID, as for any domain.
+	 */
+	clear_context_copied(iommu, info->bus, info->devfn);
+	list_del(&d->link);
+	kfree(d);
+out_unlock:
+	mutex_unlock(&lu_in_lock);
+	return ret;
+}
+
+/* No device in it any more: give its table pages back */
+static void lu_pkernfs_free(struct iommu_domain *domain)
+{
+	struct intel_lu_pkernfs *pk = to_lu_pkernfs(domain);
+	struct intel_iommu *iommu = pk->iommu;
+	unsigned int i;
+
+	if (WARN_ON(!list_empty(&pk->domain.devices)))
+		return;
+	if (pk->did_reserved) {
+		spin_lock(&iommu->lock);
+		clear_bit(pk->did, iommu->domain_ids);
+		spin_unlock(&iommu->lock);
+	}
+	for (i = 0; i < pk->nr_pages; i++)
+		__free_page(pfn_to_page(PHYS_PFN(pk->pages[i])));
+	pr_info("%s: freed the %u page-table page(s) of the domain handed over as %#llx\n",
+		iommu->name, pk->nr_pages, domain->lu_token);
+	kfree(pk->domain.qi_batch);
+	kfree(pk);
+}
+
+static const struct iommu_domain_ops lu_pkernfs_ops = {
+	.attach_dev	= lu_pkernfs_attach,
+	.iova_to_phys	= lu_pkernfs_iova_to_phys,
+	.free		= lu_pkernfs_free,
+};
+
+/**
+ * intel_iommu_lu_probe - put a device taken over at boot in its domain
+ * @dev: a device just probed
+ *
+ * A device whose translation was taken over from the previous kernel goes
+ * into the IOMMU_DOMAIN_PKERNFS domain of its handed-over tables, with no
+ * other domain in between, for its new owner (iommufd) to take it over.
+ * If that fails its context entry stays as copied, the attach of a
+ * domain deferred, as for a device of a kdump kernel.
+ */
+void intel_iommu_lu_probe(struct device *dev)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct intel_lu_in_dev *d;
+	struct iommu_domain *domain;
+	int ret;
+
+	if (!info || list_empty_careful(&lu_in_devs))
+		return;
+	mutex_lock(&lu_in_lock);
+	d = lu_in_dev_find(info);
+	domain = d ? &d->pk->domain.domain : NULL;
+	mutex_unlock(&lu_in_lock);
+	if (!domain)
+		return;
+
+	/* The attach takes the device off lu_in_devs */
+	ret = iommu_group_adopt_pkernfs_domain(dev->iommu_group, domain);
+	if (!ret)
+		ret = iommu_lu_add_inherited(domain);
+	if (ret) {
+		dev_err(dev, "not put in the domain handed over as %#llx: %d\n",
+			domain->lu_token, ret);
+		return;
+	}
+	dev_info(dev, "DMA goes on through the domain handed over as %#llx\n",
+		 domain->lu_token);
 }

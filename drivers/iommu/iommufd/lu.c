@@ -43,6 +43,8 @@ static DEFINE_XARRAY(lu_restored);
 static DEFINE_MUTEX(lu_lock);
 /* The handover is finalized: markings are handed over as they are */
 static bool lu_finalized;
+/* What iommufd handed over of them (lu_handover.c), until abort */
+static struct folio *lu_handover;
 /*
  * Attaches and replaces hold it for read, finalize for write: a device is
  * attached where it was when its HWPT was handed over. Outside lu_lock.
@@ -605,7 +607,7 @@ bool iommufd_lu_attach_frozen(struct iommufd_device *idev,
 }
 
 /* Hand over the domain of every marked HWPT, or of none */
-static int lu_kho_finalize(void)
+static int lu_kho_finalize(struct kho_serialization *ser)
 {
 	struct iommufd_hwpt_paging *hwpt_paging;
 	unsigned long token;
@@ -621,6 +623,12 @@ static int lu_kho_finalize(void)
 			break;
 		}
 		WRITE_ONCE(hwpt_paging->lu_preserved, true);
+	}
+	if (!rc) {
+		rc = iommufd_lu_handover_write(ser, &lu_marked, &lu_handover);
+		if (rc)
+			pr_err("iommufd: cannot describe the marked HWPTs to the next kernel: %d\n",
+			       rc);
 	}
 	if (!rc) {
 		lu_finalized = true;
@@ -642,6 +650,8 @@ static void lu_kho_abort(void)
 
 	lockdep_assert_held(&lu_lock);
 	lu_finalized = false;
+	iommufd_lu_handover_drop(lu_handover);
+	lu_handover = NULL;
 	xa_for_each(&lu_marked, token, hwpt_paging) {
 		if (!hwpt_paging->lu_preserved)
 			continue;
@@ -659,7 +669,7 @@ static int lu_kho_notifier(struct notifier_block *nb, unsigned long event,
 	mutex_lock(&lu_lock);
 	switch (event) {
 	case KEXEC_KHO_FINALIZE:
-		rc = lu_kho_finalize();
+		rc = lu_kho_finalize(data);
 		break;
 	case KEXEC_KHO_ABORT:
 		lu_kho_abort();
@@ -680,7 +690,8 @@ static struct notifier_block lu_kho_nb = {
 };
 
 /**
- * iommufd_lu_init - hand the marked HWPTs over at every kexec with handover
+ * iommufd_lu_init - take back what the last kernel handed over, and hand
+ *		     the marked HWPTs over at every kexec with handover
  *
  * Return: 0, or the error of register_kho_notifier().
  */
@@ -688,6 +699,7 @@ int iommufd_lu_init(void)
 {
 	if (!kho_is_enabled())
 		return 0;
+	iommufd_lu_handover_restore();
 	return register_kho_notifier(&lu_kho_nb);
 }
 
