@@ -206,7 +206,8 @@ EXPORT_SYMBOL_GPL(guestmemfs_pin);
  * pinned when the other lets go: an IOMMU domain preserved for a live
  * update, say, which outlives the mappings it was made of.
  *
- * Return: the new pin, or an ERR_PTR() as guestmemfs_pin() gives.
+ * Return: the new pin, or an ERR_PTR() as guestmemfs_pin() gives;
+ * -EINVAL for a @pin taken by inode number, which has no file to pin from.
  */
 struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
 					  u64 offset, u64 len, u64 owner)
@@ -228,8 +229,9 @@ EXPORT_SYMBOL_GPL(guestmemfs_pin_dup);
  * For a kernel component that takes over, after a live update, memory a
  * device still reaches: an IOMMU domain handed over by the previous
  * kernel, which names guest RAM by inode number and generation. There is
- * no open file then, nor a mount: guestmemfs must not be mounted yet, so
- * that no truncate runs against the pin. Such a pin keeps the file's last
+ * no open file then, nor a mount: guestmemfs must not be mounted (at boot,
+ * before the first mount, or between mounts), so that no truncate runs
+ * against the pin. Such a pin keeps the file's last
  * name: unlinking the file, or renaming another file over it, fails with
  * -EBUSY until guestmemfs_unpin(). Shrinking it is refused as for any pin.
  *
@@ -303,11 +305,14 @@ bool gmfs_pin_keeps_name(unsigned int ino)
 
 /**
  * guestmemfs_unpin - release a pin
- * @pin: what guestmemfs_pin() returned
+ * @pin: what guestmemfs_pin(), guestmemfs_pin_dup() or guestmemfs_pin_ino()
+ *	returned
  *
  * The caller must no longer let any device reach the memory. If the pin
  * held the last reference to an unlinked file, its blocks are freed when
- * the file is, by fput()'s deferred work: not under the caller's locks.
+ * the file is, by fput()'s deferred work: not under the caller's locks. A
+ * pin taken by inode number holds no file: its release only lets the file
+ * be unlinked again.
  */
 void guestmemfs_unpin(struct guestmemfs_pin *pin)
 {

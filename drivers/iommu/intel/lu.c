@@ -287,6 +287,13 @@ static int lu_record_devs(struct dmar_domain *domain, u64 token)
 			err = -EBUSY;
 			break;
 		}
+		/* The next kernel takes a domain back on one unit */
+		if (d != list_first_entry(&recs, struct intel_lu_dev, link) &&
+		    info->iommu != list_first_entry(&recs, struct intel_lu_dev,
+						    link)->iommu) {
+			err = -EOPNOTSUPP;
+			break;
+		}
 		d->domain = domain;
 		d->iommu = info->iommu;
 		d->pdev = pci_dev_get(to_pci_dev(info->dev));
@@ -869,8 +876,6 @@ struct intel_lu_pkernfs {
 	struct dmar_domain domain;
 	struct intel_iommu *iommu;
 	u16 did;
-	/* The domain ID is still the one lu_adopt_dev() reserved */
-	bool did_reserved;
 	unsigned int nr_pages;
 	phys_addr_t pages[] __counted_by(nr_pages);
 };
@@ -891,22 +896,25 @@ struct intel_lu_in_dev {
 
 static LIST_HEAD(lu_in_devs);
 static DEFINE_MUTEX(lu_in_lock);
+/* A device is put in its domain whole, or the domain is freed, not both */
+static DEFINE_MUTEX(lu_probe_lock);
 
-static struct intel_lu_pkernfs *lu_pkernfs_alloc(struct intel_iommu *iommu,
+static struct intel_lu_pkernfs *__init lu_pkernfs_alloc(struct intel_iommu *iommu,
 						 u16 did, int aw, u64 token,
 						 u64 page_table,
 						 unsigned int nr_pages)
 {
+	struct iommu_domain_info *di;
 	struct intel_lu_pkernfs *pk;
 	struct dmar_domain *domain;
 
 	pk = kzalloc(struct_size(pk, pages, nr_pages), GFP_KERNEL);
-	if (!pk)
-		return NULL;
+	di = kzalloc(sizeof(*di), GFP_KERNEL);
+	if (!pk || !di)
+		goto out_free;
 	pk->nr_pages = nr_pages;
 	pk->iommu = iommu;
 	pk->did = did;
-	pk->did_reserved = true;
 
 	domain = &pk->domain;
 	INIT_LIST_HEAD(&domain->devices);
@@ -926,10 +934,26 @@ static struct intel_lu_pkernfs *lu_pkernfs_alloc(struct intel_iommu *iommu,
 	domain->domain.ops = &lu_pkernfs_ops;
 	domain->domain.owner = &intel_iommu_ops;
 	domain->domain.lu_token = token;
-	domain->domain.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
+	domain->domain.pgsize_bitmap = SZ_4K;
 	domain->domain.geometry.force_aperture = true;
 	domain->domain.geometry.aperture_end = domain->max_addr;
+	/*
+	 * The domain holds its ID itself, from now until it is freed: a
+	 * device may translate with it, through its copied context entry,
+	 * before it is attached and after another device has left.
+	 */
+	di->refcnt = 1;
+	di->did = did;
+	di->iommu = iommu;
+	if (xa_err(xa_store(&domain->iommu_array, iommu->seq_id, di,
+			    GFP_KERNEL)))
+		goto out_free;
 	return pk;
+
+out_free:
+	kfree(di);
+	kfree(pk);
+	return NULL;
 }
 
 /*
@@ -963,6 +987,8 @@ static int __init lu_take_tables(struct intel_iommu *iommu, u16 did, int aw,
 		list_del(&t->link);
 		kfree(t);
 	}
+	pr_info("%s: the tables of the domain handed over as %#llx: %u page(s)\n",
+		iommu->name, token, nr);
 	*pkp = pk;
 	return 0;
 }
@@ -1188,40 +1214,6 @@ static struct intel_lu_in_dev *lu_in_dev_find(struct device_domain_info *info)
 	return NULL;
 }
 
-/* Account the device to the domain ID it already translates with */
-static int lu_pkernfs_attach_iommu(struct intel_lu_pkernfs *pk)
-{
-	struct intel_iommu *iommu = pk->iommu;
-	struct iommu_domain_info *info, *curr;
-
-	info = kzalloc(sizeof(*info), GFP_KERNEL);
-	if (!info)
-		return -ENOMEM;
-	spin_lock(&iommu->lock);
-	curr = xa_load(&pk->domain.iommu_array, iommu->seq_id);
-	if (curr) {
-		curr->refcnt++;
-		spin_unlock(&iommu->lock);
-		kfree(info);
-		return 0;
-	}
-	info->refcnt = 1;
-	info->did = pk->did;
-	info->iommu = iommu;
-	curr = xa_store(&pk->domain.iommu_array, iommu->seq_id, info,
-			GFP_ATOMIC);
-	if (xa_is_err(curr)) {
-		spin_unlock(&iommu->lock);
-		kfree(info);
-		return xa_err(curr);
-	}
-	/* From now on the ID is freed when the last device leaves */
-	pk->did_reserved = false;
-	domain_update_iommu_cap(&pk->domain);
-	spin_unlock(&iommu->lock);
-	return 0;
-}
-
 /*
  * Attach a device taken over at boot, whose context entry already points
  * at these tables with this domain ID: the entry is left as it is, and
@@ -1243,7 +1235,8 @@ static int lu_pkernfs_attach(struct iommu_domain *domain, struct device *dev)
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	ret = lu_pkernfs_attach_iommu(pk);
+	/* Takes a reference to the ID the domain holds */
+	ret = domain_attach_iommu(&pk->domain, iommu);
 	if (ret)
 		goto out_unlock;
 	info->domain = &pk->domain;
@@ -1273,20 +1266,55 @@ out_unlock:
 	return ret;
 }
 
-/* No device in it any more: give its table pages back */
+/*
+ * A device taken over but never attached to its domain: its copied entry
+ * goes, and with it its DMA, before the domain can go.
+ */
+static void lu_in_dev_block(struct intel_lu_in_dev *d)
+{
+	struct intel_iommu *iommu = d->iommu;
+	u8 bus = PCI_BUS_NUM(d->sid), devfn = d->sid & 0xff;
+	struct context_entry *ce;
+
+	lockdep_assert_held(&lu_in_lock);
+	spin_lock(&iommu->lock);
+	ce = iommu_context_addr(iommu, bus, devfn, 0);
+	if (ce && context_copied(iommu, bus, devfn)) {
+		context_clear_entry(ce);
+		__iommu_flush_cache(iommu, ce, sizeof(*ce));
+		clear_context_copied(iommu, bus, devfn);
+	}
+	spin_unlock(&iommu->lock);
+	iommu->flush.flush_context(iommu, d->pk->did, d->sid,
+				   DMA_CCMD_MASK_NOBIT, DMA_CCMD_DEVICE_INVL);
+	pr_err("%s: %02x:%02x.%d: not put in the domain handed over as %#llx: its DMA is blocked\n",
+	       iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn),
+	       d->pk->domain.domain.lu_token);
+	list_del(&d->link);
+	kfree(d);
+}
+
+/* No device in it any more: give its ID and its table pages back */
 static void lu_pkernfs_free(struct iommu_domain *domain)
 {
 	struct intel_lu_pkernfs *pk = to_lu_pkernfs(domain);
 	struct intel_iommu *iommu = pk->iommu;
+	struct intel_lu_in_dev *d, *tmp;
 	unsigned int i;
 
 	if (WARN_ON(!list_empty(&pk->domain.devices)))
 		return;
-	if (pk->did_reserved) {
-		spin_lock(&iommu->lock);
-		clear_bit(pk->did, iommu->domain_ids);
-		spin_unlock(&iommu->lock);
-	}
+	mutex_lock(&lu_probe_lock);
+	mutex_lock(&lu_in_lock);
+	list_for_each_entry_safe(d, tmp, &lu_in_devs, link)
+		if (d->pk == pk)
+			lu_in_dev_block(d);
+	mutex_unlock(&lu_in_lock);
+	mutex_unlock(&lu_probe_lock);
+
+	/* Nothing translates through the tables or with the ID any more */
+	iommu->flush.flush_iotlb(iommu, pk->did, 0, 0, DMA_TLB_DSI_FLUSH);
+	domain_detach_iommu(&pk->domain, iommu);
 	for (i = 0; i < pk->nr_pages; i++)
 		__free_page(pfn_to_page(PHYS_PFN(pk->pages[i])));
 	pr_info("%s: freed the %u page-table page(s) of the domain handed over as %#llx\n",
@@ -1301,41 +1329,64 @@ static const struct iommu_domain_ops lu_pkernfs_ops = {
 	.free		= lu_pkernfs_free,
 };
 
+static int lu_count_dev(struct device *dev, void *data)
+{
+	(*(unsigned int *)data)++;
+	return 0;
+}
+
 /**
  * intel_iommu_lu_probe - put a device taken over at boot in its domain
  * @dev: a device just probed
  *
  * A device whose translation was taken over from the previous kernel goes
  * into the IOMMU_DOMAIN_PKERNFS domain of its handed-over tables, with no
- * other domain in between, for its new owner (iommufd) to take it over.
- * If that fails its context entry stays as copied, the attach of a
- * domain deferred, as for a device of a kdump kernel.
+ * other domain in between, and the domain is offered to its owner
+ * (iommufd), which takes the device over. A device that cannot be put
+ * there (a group of several devices, the domain claimed already, no
+ * memory) has its copied context entry cleared: its DMA is blocked, never
+ * let through another domain.
  */
 void intel_iommu_lu_probe(struct device *dev)
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct iommu_domain *domain = NULL;
 	struct intel_lu_in_dev *d;
-	struct iommu_domain *domain;
+	unsigned int nr = 0;
 	int ret;
 
 	if (!info || list_empty_careful(&lu_in_devs))
 		return;
+	mutex_lock(&lu_probe_lock);
 	mutex_lock(&lu_in_lock);
 	d = lu_in_dev_find(info);
-	domain = d ? &d->pk->domain.domain : NULL;
+	if (d)
+		domain = &d->pk->domain.domain;
 	mutex_unlock(&lu_in_lock);
 	if (!domain)
-		return;
+		goto out_unlock;
 
-	/* The attach takes the device off lu_in_devs */
-	ret = iommu_group_adopt_pkernfs_domain(dev->iommu_group, domain);
-	if (!ret)
-		ret = iommu_lu_add_inherited(domain);
+	iommu_group_for_each_dev(dev->iommu_group, &nr, lu_count_dev);
+	ret = nr == 1 ? iommu_lu_add_inherited(domain) : -EOPNOTSUPP;
+	if (!ret) {
+		/* The attach takes the device off lu_in_devs */
+		ret = iommu_group_adopt_pkernfs_domain(dev->iommu_group,
+						       domain);
+		if (ret)
+			iommu_lu_put_inherited(domain);
+	}
 	if (ret) {
-		dev_err(dev, "not put in the domain handed over as %#llx: %d\n",
+		dev_err(dev, "cannot be put in the domain handed over as %#llx: %d\n",
 			domain->lu_token, ret);
-		return;
+		mutex_lock(&lu_in_lock);
+		d = lu_in_dev_find(info);
+		if (d)
+			lu_in_dev_block(d);
+		mutex_unlock(&lu_in_lock);
+		goto out_unlock;
 	}
 	dev_info(dev, "DMA goes on through the domain handed over as %#llx\n",
 		 domain->lu_token);
+out_unlock:
+	mutex_unlock(&lu_probe_lock);
 }

@@ -307,7 +307,7 @@ int iommufd_lu_adopt(struct iommufd_device *idev)
 	if (!domain)
 		goto out_unlock;
 	lu = xa_load(&lu_restored, token);
-	if (!lu || lu->domain != domain) {
+	if (!lu || lu->domain != domain || lu->broken) {
 		rc = -EBUSY;
 		goto out_unlock;
 	}

@@ -25,6 +25,7 @@
 #include <linux/guestmemfs.h>
 #include <linux/iommu.h>
 #include <linux/kexec_handover.h>
+#include <linux/kmemleak.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -117,7 +118,8 @@ static int lu_fdt_add_hwpt(void *fdt, u64 token,
 	      fdt_property(fdt, "areas", areas, n * sizeof(*areas)) ?:
 	      fdt_end_node(fdt);
 	kvfree(areas);
-	return err;
+	/* libfdt's codes are not errnos: the blob is too small */
+	return err ? -ENOSPC : 0;
 }
 
 /**
@@ -126,7 +128,7 @@ static int lu_fdt_add_hwpt(void *fdt, u64 token,
  * @marked: the marked HWPTs, by token, each handed over to its IOMMU driver
  * @folio: returns the blob, preserved, for iommufd_lu_handover_drop()
  *
- * Return: 0, -ENOSPC if the blob overflows, or an error of KHO.
+ * Return: 0, -ENOSPC if the blob overflows, -ENOMEM, or an error of KHO.
  */
 int iommufd_lu_handover_write(struct kho_serialization *ser,
 			      struct xarray *marked, struct folio **folio)
@@ -148,16 +150,17 @@ int iommufd_lu_handover_write(struct kho_serialization *ser,
 	      fdt_finish_reservemap(fdt) ?:
 	      fdt_begin_node(fdt, "") ?:
 	      fdt_property_string(fdt, "compatible", IOMMUFD_LU_COMPATIBLE);
+	if (err)
+		err = -ENOSPC;
 	xa_for_each(marked, token, hwpt_paging) {
 		if (err)
 			break;
 		err = lu_fdt_add_hwpt(fdt, token, hwpt_paging);
 	}
-	err = err ?: fdt_end_node(fdt) ?: fdt_finish(fdt);
-	if (err) {
-		err = err == -ENOMEM ? err : -ENOSPC;
+	if (!err && (fdt_end_node(fdt) || fdt_finish(fdt)))
+		err = -ENOSPC;
+	if (err)
 		goto out_put;
-	}
 	err = kho_preserve_folio(f);
 	if (err)
 		goto out_put;
@@ -232,7 +235,9 @@ static int lu_restore_hwpt(const void *fdt, int node)
 	const struct lu_fdt_area *areas;
 	struct iommufd_lu_domain *lu;
 	struct iommu_domain *domain;
-	unsigned int nr_groups, n, i;
+	unsigned int nr_groups, n, i, j;
+	const char *name;
+	char want[32];
 	const void *p;
 	u64 token;
 	int len, err;
@@ -241,9 +246,14 @@ static int lu_restore_hwpt(const void *fdt, int node)
 	if (!p || len != sizeof(token))
 		return -EINVAL;
 	token = get_unaligned((const u64 *)p);
+	name = fdt_get_name(fdt, node, NULL);
+	snprintf(want, sizeof(want), "hwpt@%llx", token);
 	areas = fdt_getprop(fdt, node, "areas", &len);
-	if (!areas || len < 0 || len % sizeof(*areas))
+	if (!name || strcmp(name, want) || !areas || len % sizeof(*areas)) {
+		pr_err("iommufd: live update: the handover's node %s is damaged\n",
+		       name ?: "?");
 		return -EINVAL;
+	}
 	n = len / sizeof(*areas);
 
 	domain = iommu_lu_claim_inherited(token, &nr_groups);
@@ -257,6 +267,9 @@ static int lu_restore_hwpt(const void *fdt, int node)
 		err = -ENOMEM;
 		goto out_err;
 	}
+	lu->token = token;
+	lu->domain = domain;
+	atomic_set(&lu->nr_groups, nr_groups);
 	for (i = 0; i < n; i++) {
 		struct lu_fdt_area a;
 
@@ -264,25 +277,38 @@ static int lu_restore_hwpt(const void *fdt, int node)
 		memcpy(&a, &areas[i], sizeof(a));
 		err = lu_restore_area(&lu->areas[i], &a, domain, token);
 		if (err)
-			goto out_discard;
+			goto out_broken;
 	}
-	lu->token = token;
-	lu->domain = domain;
-	atomic_set(&lu->nr_groups, nr_groups);
+	/* An IOAS has no overlapping areas */
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (lu->areas[i].iova <= lu->areas[j].iova +
+						  lu->areas[j].length - 1 &&
+			    lu->areas[j].iova <= lu->areas[i].iova +
+						  lu->areas[i].length - 1) {
+				err = -EINVAL;
+				goto out_broken;
+			}
 	err = iommufd_lu_add_restored(lu);
-	if (err) {
-		lu->domain = NULL;
-		goto out_discard;
-	}
+	if (err)
+		goto out_broken_unadded;
 	pr_info("iommufd: live update: HWPT %#llx restored: %u area(s), %u group(s)\n",
 		token, n, nr_groups);
 	return 0;
 
-out_discard:
-	/* Groups are in it: the domain stays, unknown to iommufd */
-	iommufd_lu_domain_discard(lu);
+out_broken:
+	/*
+	 * The devices in the domain go on reaching its memory: what is
+	 * pinned stays pinned, and the record is kept, unusable.
+	 */
+	lu->broken = true;
+	if (!iommufd_lu_add_restored(lu))
+		goto out_err;
+out_broken_unadded:
+	/* Not even kept (a token twice): the pins are left, on purpose */
+	kmemleak_not_leak(lu);
 out_err:
-	pr_err("iommufd: live update: HWPT %#llx not restored (%d): its devices cannot be taken over\n",
+	pr_err("iommufd: live update: HWPT %#llx not restored (%d): its devices cannot be taken over, its memory stays pinned\n",
 	       token, err);
 	return err;
 }
