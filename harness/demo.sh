@@ -39,6 +39,18 @@ rc=0
 VMTEST_DEMO=1 python3 "$TOP/harness/vmtest.py" || rc=$?
 took "$t"
 
+step "The assigned device across that kexec (persistent IOMMU domain), as the guest logged it"
+echo "    Boot 0: a VMM (edu_dma) maps a guestmemfs file into a HWPT with"
+echo "    IOMMU_IOAS_MAP_FILE, attaches edu, marks the HWPT for preservation,"
+echo "    holds it through the kexec and starts a DMA just before reboot()."
+echo "    Boot 1: the kernel takes edu's translation back; a new VMM binds edu,"
+echo "    gets the inherited domain by its token, DMAs, replaces it, frees it."
+awk '/^VMTEST-BEGIN: boot(0\/lu_edu_prepare|1\/lu_edu_check)$/ { on = 1; print "    --- " $2; next }
+     /^VMTEST-RESULT:/ { if (on) print "    --- " $2 " " $3; on = 0; next }
+     on && /ok:|FAIL|replace of|live update|DMA goes on|took over/ {
+	sub(/^\[ *[0-9.]+\] /, ""); print "    " $0 }' \
+	"$BUILD/logs/vmtest-serial.log"
+
 step "What was found"
 if [ $rc = 0 ]; then
 	echo "    every test passed, before and after kexec, with no kernel splat."
