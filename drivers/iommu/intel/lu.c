@@ -1228,6 +1228,10 @@ static int lu_pkernfs_attach(struct iommu_domain *domain, struct device *dev)
 	unsigned long flags;
 	int ret;
 
+	/* Back into it, as the core does after a failed replace */
+	if (info->domain == &pk->domain && info->domain_attached)
+		return 0;
+
 	mutex_lock(&lu_in_lock);
 	d = lu_in_dev_find(info);
 	if (!d || d->pk != pk || info->domain_attached ||
@@ -1287,6 +1291,7 @@ static void lu_in_dev_block(struct intel_lu_in_dev *d)
 	spin_unlock(&iommu->lock);
 	iommu->flush.flush_context(iommu, d->pk->did, d->sid,
 				   DMA_CCMD_MASK_NOBIT, DMA_CCMD_DEVICE_INVL);
+	iommu->flush.flush_iotlb(iommu, d->pk->did, 0, 0, DMA_TLB_DSI_FLUSH);
 	pr_err("%s: %02x:%02x.%d: not put in the domain handed over as %#llx: its DMA is blocked\n",
 	       iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn),
 	       d->pk->domain.domain.lu_token);
@@ -1302,9 +1307,11 @@ static void lu_pkernfs_free(struct iommu_domain *domain)
 	struct intel_lu_in_dev *d, *tmp;
 	unsigned int i;
 
-	if (WARN_ON(!list_empty(&pk->domain.devices)))
-		return;
 	mutex_lock(&lu_probe_lock);
+	if (WARN_ON(!list_empty(&pk->domain.devices))) {
+		mutex_unlock(&lu_probe_lock);
+		return;
+	}
 	mutex_lock(&lu_in_lock);
 	list_for_each_entry_safe(d, tmp, &lu_in_devs, link)
 		if (d->pk == pk)

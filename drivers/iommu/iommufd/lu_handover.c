@@ -270,15 +270,19 @@ static int lu_restore_hwpt(const void *fdt, int node)
 	lu->token = token;
 	lu->domain = domain;
 	atomic_set(&lu->nr_groups, nr_groups);
+	/* Every area that can be is pinned, even after one that cannot */
+	err = 0;
 	for (i = 0; i < n; i++) {
 		struct lu_fdt_area a;
+		int rc;
 
 		/* The blob's properties are only 32-bit aligned */
 		memcpy(&a, &areas[i], sizeof(a));
-		err = lu_restore_area(&lu->areas[i], &a, domain, token);
-		if (err)
-			goto out_broken;
+		rc = lu_restore_area(&lu->areas[i], &a, domain, token);
+		err = err ?: rc;
 	}
+	if (err)
+		goto out_broken;
 	/* An IOAS has no overlapping areas */
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
@@ -308,8 +312,10 @@ out_broken_unadded:
 	/* Not even kept (a token twice): the pins are left, on purpose */
 	kmemleak_not_leak(lu);
 out_err:
-	pr_err("iommufd: live update: HWPT %#llx not restored (%d): its devices cannot be taken over, its memory stays pinned\n",
-	       token, err);
+	for (i = 0, j = 0; lu && i < n; i++)
+		j += !!lu->areas[i].pin;
+	pr_err("iommufd: live update: HWPT %#llx not restored (%d): its devices cannot be taken over; %u of its %u area(s) stay pinned\n",
+	       token, err, j, n);
 	return err;
 }
 
