@@ -1722,6 +1722,20 @@ static int sysfs_pci_command(uint16_t *cmd)
 	return n == sizeof(*cmd) ? 0 : -1;
 }
 
+/* Bus mastering still on, read through sysfs: a check named by @when */
+static int check_master(const char *when)
+{
+	uint16_t cmd;
+
+	if (sysfs_pci_command(&cmd))
+		return -1;
+	if (!(cmd & PCI_COMMAND_MASTER))
+		fail("PCI_COMMAND 0x%04x %s: bus mastering cleared", cmd, when);
+	else
+		ok("PCI_COMMAND 0x%04x %s: bus mastering kept", cmd, when);
+	return 0;
+}
+
 static void run_lu_prepare(const char *dir, const char *state)
 {
 	uint8_t pa[XFER], pb[XFER], *l = NULL;
@@ -1897,21 +1911,14 @@ static void lu_take_over(uint8_t *l, int lfd, const char *path)
 	struct edu e = { .fd = -1 };
 	double t0, t1;
 	uint32_t ioas;
-	uint16_t cmd;
 
 	/* lu_edu.sh looks for a reset between the two marks */
 	kmsg("edu_dma: lu-check: binding edu to vfio-pci and iommufd\n");
 	if (bind_vfio() || iommufd_bind(&ioas))
 		return;
 	/* Opened: vfio-pci must have left the guest's DMA alone */
-	if (sysfs_pci_command(&cmd))
+	if (check_master("after vfio-pci opened edu"))
 		return;
-	if (!(cmd & PCI_COMMAND_MASTER))
-		fail("PCI_COMMAND 0x%04x after vfio-pci opened edu: bus mastering cleared",
-		     cmd);
-	else
-		ok("PCI_COMMAND 0x%04x after vfio-pci opened edu: bus mastering kept",
-		   cmd);
 	if (!ioctl(g.iommu_fd, IOMMU_HWPT_LU_RESTORE, &rs) || errno != ENOENT)
 		fail("IOMMU_HWPT_LU_RESTORE of an unknown token: %s, expected ENOENT",
 		     strerror(errno));
@@ -2004,7 +2011,6 @@ static void run_lu_check(const char *dir, const char *state)
 	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
 	char path[PATH_MAX], bdf[64], drv[64];
 	struct edu e = { .fd = -1 };
-	uint16_t cmd;
 	int fd, n;
 	FILE *f;
 
@@ -2028,14 +2034,8 @@ static void run_lu_check(const char *dir, const char *state)
 		fail("edu is bound to %s: a driver took the device", drv);
 		return;
 	}
-	if (sysfs_pci_command(&cmd))
+	if (check_master("through the kexec"))
 		return;
-	if (!(cmd & PCI_COMMAND_MASTER))
-		fail("PCI_COMMAND 0x%04x: bus mastering was cleared at the kexec",
-		     cmd);
-	else
-		ok("PCI_COMMAND 0x%04x: bus mastering kept through the kexec",
-		   cmd);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
 	/* The inherited domain pinned L again at boot */
