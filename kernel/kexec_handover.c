@@ -993,6 +993,11 @@ EXPORT_SYMBOL_GPL(kho_restore_folio);
  * kho_in_block_order - is there an unrestored preserved block at @phys?
  * @phys: physical address
  *
+ * Works from kho_memory_init() on, before memory is given to the page
+ * allocator: a user whose hardware may still be reading memory the
+ * previous kernel left it (an IOMMU's tables) can check, that early, that
+ * the memory was preserved, without taking it back.
+ *
  * Return: the order of the block that starts at @phys, or -ENOENT.
  */
 int kho_in_block_order(phys_addr_t phys)

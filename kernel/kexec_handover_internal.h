@@ -18,7 +18,6 @@ struct kimage;
 int kho_set_finalized(bool finalize);
 bool kho_is_finalized(void);
 const void *kho_in_fdt(void);
-int kho_in_block_order(phys_addr_t phys);
 const struct kho_scratch *kho_scratch_areas(unsigned int *cnt);
 int kho_fdt_add_subtree(void *fdt, const char *name, u64 phys);
 

@@ -60,6 +60,12 @@
  * round trip through the translation the old kernel handed over (L ->
  * edu -> L, with no iommufd in this kernel) lands (c).
  *
+ *   edu_dma lu-blocked GMFS_DIR STATE	(after a damaged VT-d handover)
+ *
+ * checks that the DMA of a device the next kernel cannot take over is
+ * blocked: (a) is in L, (b) landed whole or not at all, and a DMA to L's
+ * old IOVA no longer lands.
+ *
  *   edu_dma lu-quiesced GMFS_DIR STATE	(after a kexec that handed none over)
  *
  * checks that such a kexec stopped edu's DMA as kexec always did: bus
@@ -2006,27 +2012,38 @@ out:
 	edu_close(&e);
 }
 
-static void run_lu_check(const char *dir, const char *state)
+/* The seed and device lu-prepare saved before the kexec */
+static int lu_read_state(const char *state)
 {
-	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
-	char path[PATH_MAX], bdf[64], drv[64];
-	struct edu e = { .fd = -1 };
-	int fd, n;
+	char path[PATH_MAX], bdf[64];
 	FILE *f;
+	int n;
 
 	snprintf(path, sizeof(path), "%s/edu_lu", state);
 	f = fopen(path, "r");
 	if (!f) {
 		fail("%s: %s (lu-prepare did not run before this kexec)", path,
 		     strerror(errno));
-		return;
+		return -1;
 	}
 	n = fscanf(f, "%63s %" SCNx64, bdf, &seed);
 	fclose(f);
 	if (n != 2 || strcmp(bdf, g.bdf)) {
 		fail("%s: edu was %s, is %s", path, n == 2 ? bdf : "?", g.bdf);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void run_lu_check(const char *dir, const char *state)
+{
+	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
+	char path[PATH_MAX], drv[64];
+	struct edu e = { .fd = -1 };
+	int fd;
+
+	if (lu_read_state(state))
+		return;
 
 	/* The device: no driver took it, bus mastering kept */
 	dev_path(path, sizeof(path), "driver");
@@ -2079,6 +2096,76 @@ static void run_lu_check(const char *dir, const char *state)
 	lu_take_over(l, fd, path);
 }
 
+/*
+ * After a kexec whose VT-d handover was damaged: the unit was blocked at
+ * boot, before memory went to the page allocator, and this kernel took
+ * nothing over. (a) is in L; (b), started just before the kexec, either
+ * landed before the block or was stopped by it, never half of it. A DMA
+ * edu is told to make now to L's old IOVA, through no translation this
+ * kernel set up for it, faults: L does not change.
+ */
+static void run_lu_blocked(const char *dir, const char *state)
+{
+	uint8_t pa[XFER], pb[XFER], *l;
+	char path[PATH_MAX];
+	struct edu e = { .fd = -1 };
+	long i;
+	int fd, n;
+
+	if (lu_read_state(state))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	fd = open(path, O_RDWR);
+	if (fd < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		return;
+	}
+	l = map_file(fd, LU_SIZE, "L");
+	if (!l)
+		return;
+	pattern(pa, XFER, 100);
+	pattern(pb, XFER, 101);
+	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
+		     LU_DST_A, pa, GUARD);
+	if (first_diff(l + LU_DST_B, pb, XFER) < 0) {
+		check_landed("(b) landed before the unit was blocked", l,
+			     LU_SIZE, LU_DST_B, pb, GUARD);
+	} else {
+		i = first_nonzero(l + LU_DST_B - GUARD, XFER + 2 * GUARD);
+		if (i >= 0)
+			fail("(b) neither landed nor was stopped: byte 0x%02x at offset 0x%lx",
+			     l[LU_DST_B - GUARD + i], (long)(LU_DST_B - GUARD + i));
+		else
+			ok("(b) stopped: the DMA started just before the kexec did not land");
+	}
+
+	/* Bus mastering on, or the DMA below could not fault */
+	n = fails;
+	if (check_master("through the kexec") || fails != n)
+		goto out;
+	if (sysfs_edu_open(&e))
+		goto out;
+	/* edu's buffer still holds B: write it to where D would go */
+	if (dma_to_ram(&e, LU_IOVA + LU_DST_D))
+		goto out;
+	i = first_nonzero(l + LU_DST_D - GUARD, XFER + 2 * GUARD);
+	if (i >= 0)
+		fail("a DMA to L's old IOVA landed in L (byte 0x%02x at 0x%lx): the old translation survived",
+		     l[LU_DST_D - GUARD + i], (long)(LU_DST_D - GUARD + i));
+	else
+		ok("a DMA to L's old IOVA did not land: the old translation is gone");
+	/* L is no device's now: nothing pinned it again */
+	if (ftruncate(fd, 0))
+		fail("truncating L, which no device reaches now: %s",
+		     strerror(errno));
+	else
+		ok("L truncated: nothing pinned it in this kernel");
+out:
+	edu_close(&e);
+	munmap(l, LU_SIZE);
+	close(fd);
+}
+
 static void run_lu_quiesced(void)
 {
 	uint16_t cmd;
@@ -2105,13 +2192,14 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
 			  !strcmp(argv[1], "lu-check") ||
+			  !strcmp(argv[1], "lu-blocked") ||
 			  !strcmp(argv[1], "lu-quiesced"))) {
 		/* both need the mode's STATE directory */
 	} else if (argc != 3 || (strcmp(argv[1], "iommufd") &&
 				 strcmp(argv[1], "type1") &&
 				 strcmp(argv[1], "mapbench"))) {
 		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
-			"       %s lu-prepare|lu-check|lu-quiesced GMFS_DIR STATE\n",
+			"       %s lu-prepare|lu-check|lu-blocked|lu-quiesced GMFS_DIR STATE\n",
 			argv[0], argv[0]);
 		return 2;
 	}
@@ -2150,6 +2238,8 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "lu-check")) {
 		run_lu_check(dir, argv[3]);
+	} else if (!strcmp(mode, "lu-blocked")) {
+		run_lu_blocked(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-quiesced")) {
 		run_lu_quiesced();
 	} else if (!bind_vfio()) {
@@ -2164,7 +2254,8 @@ int main(int argc, char **argv)
 	}
 	close_vfio();
 	/* lu-check gives edu back: its group stays in the inherited domain */
-	if (g.held || !strcmp(mode, "lu-prepare") || !strcmp(mode, "lu-quiesced"))
+	if (g.held || !strcmp(mode, "lu-prepare") ||
+	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-quiesced"))
 		goto out;
 
 	/* give the device back as other tests expect to find it */

@@ -7,6 +7,11 @@
 #                  logged taking it back, then the new VMM's take-over,
 #                  replace and destroy (edu_dma lu-check), and the log of
 #                  the inherited tables being freed
+#   damage STATE   after KHO finalize: damage the VT-d handover (the
+#                  "intel-iommu" subtree), as a bug or bad memory would
+#   blocked STATE  after a kexec with that damage: the unit was blocked
+#                  before memory went to the page allocator, one error
+#                  line, nothing taken over, edu's DMA faults
 #   quiesced STATE after a kexec that handed nothing over
 fail() { echo "FAIL: $*"; exit 1; }
 TOKEN=0x4c55ed0000000001
@@ -43,12 +48,50 @@ check)
 		fail "(f) $taken table pages taken back, ${freed:-none} freed"
 	echo "ok: (f) the $freed page-table pages taken back are freed"
 	;;
+damage)
+	echo subtree:intel-iommu > /sys/kernel/debug/kho_test/corrupt ||
+		fail "could not damage the intel-iommu subtree"
+	echo "ok: the VT-d handover now points at scratch memory"
+	;;
+blocked)
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] &&
+			bdf=${d##*/0000:}
+	done
+	[ -n "$bdf" ] || fail "no edu device"
+	early='DMAR: live update: DMAR at 0x[0-9a-f]*: left translating, but the handover.s blob is not preserved memory: DMA of all its devices is blocked'
+	dmesg | grep 'DMAR: live update\|iommufd: live update\|Translation was enabled'
+	[ "$(dmesg | grep -c "$early")" = 1 ] ||
+		fail "want exactly one line: $early"
+	# Said, and done, before mem_init() gave memory to the page
+	# allocator: slab, set up right after it, says "SLUB: HWalign"
+	at=$(dmesg | grep -n "$early" | cut -d: -f1)
+	mem=$(dmesg | grep -n '] SLUB: HWalign=' | cut -d: -f1)
+	[ -n "$mem" ] && [ "$at" -lt "$mem" ] ||
+		fail "the unit was blocked (log line $at) after memory went to the page allocator (line ${mem:-?})"
+	echo "ok: the unit was blocked at log line $at, before the page allocator existed (slab at line $mem)"
+	! dmesg | grep 'Translation was enabled\|took over the translation' ||
+		fail "more than one line, or something taken over"
+	dmesg | grep -q "iommufd: live update: no device kept the translation of the HWPT handed over as $TOKEN" ||
+		fail "iommufd did not say why it restored nothing"
+	# The fault edu_dma provokes: a DMA to L's old IOVA
+	# (b) too, if the block stopped it: anywhere in L's IOVA range
+	bus=${bdf%%:*}; slot=${bdf#*:}; slot=${slot%.*}; fn=${bdf##*.}
+	echo "VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[${bdf}\] fault addr 0xc[0-3][0-9a-f]{5} "
+	echo "VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=${bus}:${slot}:0${fn}, iova=0xc[0-3][0-9a-f]{5}\)"
+	echo "VMTEST-EXPECT: vtd_iova_to_slpte: detected slpte permission error \(iova=0xc[0-3][0-9a-f]{5}, level=0x[0-9a-f]*, slpte=0x0, write=1,"
+	/tests/edu_dma lu-blocked $DIR "$2" || exit 1
+	sleep 1
+	dmesg | grep "Request device \[${bdf}\] fault addr" ||
+		fail "no DMAR fault logged for edu ($bdf)"
+	echo "ok: edu's DMA faulted"
+	;;
 quiesced)
 	! dmesg | grep 'DMAR: live update\|Translation was enabled' ||
 		fail "a kexec that handed nothing over left translation on"
 	exec /tests/edu_dma lu-quiesced $DIR "$2"
 	;;
 *)
-	fail "usage: lu_edu prepare|check|quiesced STATE"
+	fail "usage: lu_edu prepare|check|damage|blocked|quiesced STATE"
 	;;
 esac

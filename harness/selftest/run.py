@@ -110,6 +110,30 @@ class Offline(unittest.TestCase):
             bad = [t[1] for t in tap if not t[0]]
             self.assertEqual(bad, ['boot0/kernel_log'], report)
 
+    def test_expected_fault_is_accepted_in_its_boot_only(self):
+        # A test that provokes a DMA fault says which line it expects;
+        # that boot accepts it, another line or another boot does not.
+        exp = manifest(MAN).expected(1)
+        fault = ('[    9.1] DMAR: [DMA Write NO_PASID] Request device '
+                 '[01:00.0] fault addr 0xc2c0000 [fault reason 0x06] PTE Write access is not set')
+        qemu = ('qemu-system-x86_64: vtd_iommu_translate: detected '
+                'translation failure (dev=01:00:00, iova=0xc2c0005)')
+        expect = [r'VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[01:00.0\] fault addr 0xc[0-3][0-9a-f]{5} ',
+                  r'VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=01:00:00, iova=0xc[0-3][0-9a-f]{5}\)']
+        other = fault.replace('01:00.0', '00:02.0')
+        for extra, want in (
+                ({1: expect + [fault, qemu]}, []),
+                ({1: [fault] + expect}, []),
+                ({0: expect, 1: [fault]}, ['boot1/kernel_log']),
+                ({1: expect + [other]}, ['boot1/kernel_log']),
+                ({1: expect + [fault, '[    9.2] WARNING: CPU: 0 PID: 1 at x']},
+                 ['boot1/kernel_log']),
+                ({1: ['VMTEST-EXPECT: (']}, ['boot1/expect'])):
+            tap = vmtest.analyse(log_of([(t, True) for t in exp], extra=extra),
+                                 exp, 1, 'done')
+            bad = [t[1] for t in tap if not t[0]]
+            self.assertEqual(bad, want, extra)
+
     def test_guest_death_after_kexec(self):
         exp = manifest(MAN).expected(1)
         lines = log_of([(t, True) for t in exp if t.startswith('boot0')], boots=1)

@@ -54,6 +54,7 @@ int kho_add_subtree(struct kho_serialization *ser, const char *name,
 struct folio *kho_restore_folio(phys_addr_t phys);
 int kho_restore_phys(phys_addr_t phys, size_t size);
 int kho_retrieve_subtree(const char *name, phys_addr_t *phys);
+int kho_in_block_order(phys_addr_t phys);
 
 int register_kho_notifier(struct notifier_block *nb);
 int unregister_kho_notifier(struct notifier_block *nb);
@@ -156,6 +157,11 @@ static inline const struct range *kho_in_unmapped(unsigned int *nr)
 {
 	*nr = 0;
 	return NULL;
+}
+
+static inline int kho_in_block_order(phys_addr_t phys)
+{
+	return -ENOENT;
 }
 #endif /* CONFIG_KEXEC_HANDOVER */
 

@@ -27,7 +27,10 @@
  * A device whose entry does not match, or whose tables are not all
  * preserved memory, is left with no context entry: its DMA faults. So is
  * every device of a unit found with translation on and no usable
- * handover: its DMA is blocked, never let through untranslated.
+ * handover: its DMA is blocked, never let through untranslated. Both are
+ * checked, and blocked, before memory goes to the page allocator
+ * (intel_iommu_lu_early_unit()), as far as can be without taking the
+ * tables back; adopting them at intel_iommu_init() checks the rest.
  *
  * Legacy (not scalable) mode only; no ATS, PASID or PRI; one request ID
  * per device (no DMA aliases).
@@ -35,8 +38,13 @@
 
 #define pr_fmt(fmt) "DMAR: live update: " fmt
 
+#include <linux/cacheflush.h>
+#include <linux/crash_dump.h>
+#include <linux/delay.h>
+#include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
+#include <linux/memblock.h>
 #include <linux/notifier.h>
 #include <linux/pci.h>
 #include <linux/slab.h>
@@ -689,9 +697,12 @@ bool intel_iommu_lu_shutdown(struct intel_iommu *iommu)
 			       iommu->name, pci_name(d->pdev));
 	}
 	for (bus = 0; bus < 256; bus++) {
-		if (!(iommu->root_entry[bus].lo & 1))
+		struct root_entry *re = &iommu->root_entry[bus];
+		bool bus_kept = false;
+
+		if (!(re->lo & 1))
 			continue;
-		ctx = phys_to_virt(iommu->root_entry[bus].lo & VTD_PAGE_MASK);
+		ctx = phys_to_virt(re->lo & VTD_PAGE_MASK);
 		for (devfn = 0; devfn < 256; devfn++) {
 			struct context_entry *ce = &ctx[devfn];
 			bool keep = false;
@@ -706,10 +717,20 @@ bool intel_iommu_lu_shutdown(struct intel_iommu *iommu)
 					d->aw == (ce->hi & 7);
 			if (keep) {
 				kept++;
+				bus_kept = true;
 				continue;
 			}
 			context_clear_entry(ce);
 			__iommu_flush_cache(iommu, ce, sizeof(*ce));
+		}
+		/*
+		 * Only the context tables of buses with a device kept are
+		 * preserved: the next kernel may reuse any other at once.
+		 */
+		if (!bus_kept) {
+			re->lo = 0;
+			re->hi = 0;
+			__iommu_flush_cache(iommu, re, sizeof(*re));
 		}
 	}
 	spin_unlock(&iommu->lock);
@@ -724,6 +745,23 @@ bool intel_iommu_lu_shutdown(struct intel_iommu *iommu)
 /* The next kernel: what the previous one handed over */
 static void *lu_in_fdt __initdata;
 static struct folio *lu_in_folio __initdata;
+
+/* A unit whose DMA was blocked early: intel_iommu_init() says no more */
+struct lu_early_unit {
+	u64 reg_phys;
+	phys_addr_t empty_root;	/* given to the hardware, freed after */
+};
+
+#define LU_EARLY_UNITS		64
+#define LU_EARLY_BAD_DEVS	32
+/* No sane domain has more: 1 << 20 table pages map 2 TiB with 4 KiB */
+#define LU_EARLY_MAX_TABLES	BIT(20)
+
+static struct lu_early_unit lu_early_units[LU_EARLY_UNITS] __initdata;
+static unsigned int lu_early_nr __initdata;
+static const char *lu_early_why;	/* no usable blob: why */
+static bool lu_early_done __initdata;
+static unsigned int lu_early_tables __initdata;
 
 /* Old root and context tables, freed once no unit uses them */
 struct lu_old_table {
@@ -743,7 +781,9 @@ void __init intel_iommu_lu_in_init(void)
 	struct folio *folio;
 	void *fdt;
 
-	if (kho_retrieve_subtree(INTEL_LU_NAME, &phys))
+	/* Whatever is wrong with it was said before mem_init() */
+	if ((lu_early_done && lu_early_why) ||
+	    kho_retrieve_subtree(INTEL_LU_NAME, &phys))
 		return;
 	folio = kho_restore_folio(phys);
 	if (!folio) {
@@ -1001,6 +1041,414 @@ struct lu_adopted {
 	struct intel_lu_pkernfs *pk;
 };
 
+/* What the handover says of one device */
+struct lu_in_desc {
+	u32 sid, did, aw;
+	u64 page_table, token;
+};
+
+/* Read and check a device's node against what the unit can do */
+static int __init lu_parse_dev(int node, u64 cap, struct lu_in_desc *d)
+{
+	const char *name = fdt_get_name(lu_in_fdt, node, NULL);
+
+	if (!name || sscanf(name, "sid@%x", &d->sid) != 1 || d->sid > 0xffff ||
+	    lu_get_prop(node, "domain-id", &d->did, sizeof(d->did)) ||
+	    lu_get_prop(node, "address-width", &d->aw, sizeof(d->aw)) ||
+	    lu_get_prop(node, "page-table", &d->page_table,
+			sizeof(d->page_table)) ||
+	    lu_get_prop(node, "token", &d->token, sizeof(d->token)))
+		return -EINVAL;
+	if (!d->did || d->did >= cap_ndoms(cap) || d->aw < 1 || d->aw > 4 ||
+	    !(cap_sagaw(cap) & BIT(d->aw)) || !PAGE_ALIGNED(d->page_table))
+		return -EINVAL;
+	return 0;
+}
+
+/* The context table of the device in the old root table, or 0 */
+static phys_addr_t __init lu_ctx_table(const struct root_entry *old_root,
+				       const struct lu_in_desc *d)
+{
+	u64 lo = old_root[PCI_BUS_NUM(d->sid)].lo;
+
+	return lo & 1 ? lo & VTD_PAGE_MASK : 0;
+}
+
+/* Is the device's entry in the old context table at @ctx what was said? */
+static int __init lu_check_ce(const struct lu_in_desc *d, phys_addr_t ctx,
+			      struct context_entry *ce)
+{
+	*ce = ((struct context_entry *)phys_to_virt(ctx))[d->sid & 0xff];
+	if (!context_present(ce) || context_domain_id(ce) != d->did ||
+	    (ce->lo & VTD_PAGE_MASK) != d->page_table || (ce->hi & 7) != d->aw ||
+	    ((ce->lo >> 2) & 3) != CONTEXT_TT_MULTI_LEVEL)
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * Before memory goes to the page allocator (mem_init()), the hardware may
+ * still be translating devices through the tables the previous kernel
+ * left it: every page those tables use, and every page they map, must be
+ * memory nothing here can be given. Where the handover does not show
+ * that, the DMA is blocked then, from detect_intel_iommu(), not at
+ * intel_iommu_init(), long after that memory may have been reused: a
+ * device's entry is cleared in the old context table, or the whole unit
+ * gets an empty root table. Translation stays on: turning it off would
+ * let the DMA through untranslated.
+ */
+
+/* A page preserved by the previous kernel and not taken back */
+static bool __init lu_early_preserved(phys_addr_t phys)
+{
+	return phys && kho_in_block_order(phys) == 0;
+}
+
+/* Table pages must be preserved; a walk is bounded (a loop ends it) */
+static int __init lu_early_table(phys_addr_t phys)
+{
+	if (++lu_early_tables > LU_EARLY_MAX_TABLES)
+		return -E2BIG;
+	return lu_early_preserved(phys) ? 0 : -EFAULT;
+}
+
+/*
+ * Find the handover's blob in place: nothing can be taken back before the
+ * page allocator exists. intel_iommu_lu_in_init() takes it back later.
+ */
+static const char *__init lu_early_find_blob(void)
+{
+	phys_addr_t phys;
+	int order, err;
+	void *fdt;
+
+	err = kho_retrieve_subtree(INTEL_LU_NAME, &phys);
+	if (err == -ENOENT)
+		return "no handover describes it";
+	if (err)
+		return "the handover's node is damaged";
+	order = kho_in_block_order(phys);
+	if (order < 0)
+		return "the handover's blob is not preserved memory";
+	fdt = phys_to_virt(phys);
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > PAGE_SIZE << order ||
+	    fdt_node_check_compatible(fdt, 0, INTEL_LU_COMPATIBLE))
+		return "the handover's blob is damaged or of another version";
+	lu_in_fdt = fdt;
+	return NULL;
+}
+
+/**
+ * intel_iommu_lu_early_begin - find what the previous kernel handed over
+ *
+ * Called from detect_intel_iommu(), before mem_init() gives memory to the
+ * page allocator. Outside kdump, on a live-update host (kho=on), finds the
+ * handover's blob so that intel_iommu_lu_early_unit() can check each unit
+ * left translating against it.
+ *
+ * Return: true if the units are to be checked.
+ */
+bool __init intel_iommu_lu_early_begin(void)
+{
+	if (is_kdump_kernel() || !kho_is_enabled())
+		return false;
+	lu_early_why = lu_early_find_blob();
+	lu_early_done = true;
+	return true;
+}
+
+static int __init lu_early_wait(void __iomem *reg, u64 mask, u64 want,
+				bool quad)
+{
+	unsigned long i;
+
+	for (i = 0; i < USEC_PER_SEC; i++) {
+		u64 val = quad ? dmar_readq(reg) : readl(reg);
+
+		if ((val & mask) == want)
+			return 0;
+		udelay(1);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * Set @new_root if not 0, then make the unit forget what it cached of the
+ * old tables, through registers: queued invalidation, if the previous
+ * kernel left it on, is turned off first (intel_iommu_init() starts it
+ * again from a new queue).
+ */
+static int __init lu_early_flush(void __iomem *reg, u64 cap, u64 ecap,
+				 phys_addr_t new_root, u64 rtaddr)
+{
+	u32 gcmd = readl(reg + DMAR_GSTS_REG) &
+		   (DMA_GSTS_TES | DMA_GSTS_QIES | DMA_GSTS_IRES | DMA_GSTS_CFIS);
+	void __iomem *iotlb = reg + ecap_iotlb_offset(ecap) + 8;
+	u64 val;
+
+	if (gcmd & DMA_GSTS_QIES) {
+		if (lu_early_wait(reg + DMAR_IQH_REG, ~0ULL,
+				  dmar_readq(reg + DMAR_IQT_REG), true))
+			return -ETIMEDOUT;
+		gcmd &= ~DMA_GCMD_QIE;
+		writel(gcmd, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, 0, false))
+			return -ETIMEDOUT;
+	}
+	if (new_root) {
+		/* The table mode cannot change while translation is on */
+		dmar_writeq(reg + DMAR_RTADDR_REG,
+			    new_root | (rtaddr & DMA_RTADDR_SMT));
+		writel(gcmd | DMA_GCMD_SRTP, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_RTPS,
+				  DMA_GSTS_RTPS, false))
+			return -ETIMEDOUT;
+	}
+	dmar_writeq(reg + DMAR_CCMD_REG, DMA_CCMD_ICC | DMA_CCMD_GLOBAL_INVL);
+	if (lu_early_wait(reg + DMAR_CCMD_REG, DMA_CCMD_ICC, 0, true))
+		return -ETIMEDOUT;
+	val = DMA_TLB_IVT | DMA_TLB_GLOBAL_FLUSH;
+	if (cap_read_drain(cap))
+		val |= DMA_TLB_READ_DRAIN;
+	if (cap_write_drain(cap))
+		val |= DMA_TLB_WRITE_DRAIN;
+	dmar_writeq(iotlb, val);
+	return lu_early_wait(iotlb, DMA_TLB_IVT, 0, true);
+}
+
+/* Check one device's node, its context entry and its tables */
+static int __init lu_early_check_dev(int node, int dev, u64 cap,
+				     const struct root_entry *old_root)
+{
+	struct lu_in_desc d, o;
+	struct context_entry ce;
+	phys_addr_t ctx;
+	int err, other;
+
+	err = lu_parse_dev(dev, cap, &d);
+	if (err)
+		return err;
+	ctx = lu_ctx_table(old_root, &d);
+	if (!lu_early_preserved(ctx))
+		return -ENOENT;
+	err = lu_check_ce(&d, ctx, &ce);
+	if (err)
+		return err;
+	/* One domain ID, one page table, one token, as at adopt */
+	fdt_for_each_subnode(other, lu_in_fdt, node) {
+		bool same_did, same_table, same_token;
+
+		if (other == dev)
+			break;
+		if (lu_parse_dev(other, cap, &o))
+			continue;
+		same_did = o.did == d.did;
+		same_table = o.page_table == d.page_table;
+		same_token = o.token == d.token;
+		if (same_did != same_table || same_did != same_token)
+			return -EEXIST;
+	}
+	lu_early_tables = 0;
+	return lu_walk_tables(d.page_table, agaw_to_level(d.aw),
+			      lu_early_table, lu_check_leaf);
+}
+
+/*
+ * Check each device the handover describes for the unit, as
+ * intel_iommu_lu_adopt() will, and its tables as far as they can be
+ * checked without taking them back. Drop the nodes of those that fail (so
+ * intel_iommu_lu_adopt() no longer sees them), clear every present
+ * context entry no remaining node describes, and every root entry whose
+ * context table was not preserved.
+ *
+ * Return: the number of entries cleared, or a negative error (and @why)
+ * if the unit's tables cannot be used at all: the caller blocks the unit.
+ */
+static int __init lu_early_check_devs(u64 reg_phys, int node, u64 cap,
+				      phys_addr_t root, const char **why)
+{
+	struct root_entry *old_root = phys_to_virt(root);
+	int dev, bad[LU_EARLY_BAD_DEVS], nr_bad = 0, i, cleared = 0;
+	unsigned int bus, devfn;
+
+	fdt_for_each_subnode(dev, lu_in_fdt, node) {
+		int err = lu_early_check_dev(node, dev, cap, old_root);
+
+		if (!err)
+			continue;
+		pr_err("DMAR at %#llx: %s: not as handed over (%d): its DMA is blocked\n",
+		       reg_phys, fdt_get_name(lu_in_fdt, dev, NULL) ?: "?",
+		       err);
+		if (nr_bad == ARRAY_SIZE(bad)) {
+			*why = "too many devices are not as handed over";
+			return -E2BIG;
+		}
+		bad[nr_bad++] = dev;
+	}
+	/* Offsets stay valid: a node becomes NOP tags in place */
+	for (i = 0; i < nr_bad; i++)
+		fdt_nop_node(lu_in_fdt, bad[i]);
+
+	for (bus = 0; bus < 256; bus++) {
+		phys_addr_t ctx = old_root[bus].lo & VTD_PAGE_MASK;
+		struct context_entry *ce;
+
+		if (!(old_root[bus].lo & 1))
+			continue;
+		/* No device of the bus handed over: nothing to read there */
+		if (!lu_early_preserved(ctx)) {
+			old_root[bus].lo = 0;
+			old_root[bus].hi = 0;
+			clflush_cache_range(&old_root[bus], sizeof(old_root[bus]));
+			cleared++;
+			continue;
+		}
+		ce = phys_to_virt(ctx);
+		for (devfn = 0; devfn < 256; devfn++) {
+			char name[16];
+
+			if (!context_present(&ce[devfn]))
+				continue;
+			snprintf(name, sizeof(name), "sid@%x",
+				 PCI_DEVID(bus, devfn));
+			if (fdt_subnode_offset(lu_in_fdt, node, name) >= 0)
+				continue;
+			context_clear_entry(&ce[devfn]);
+			clflush_cache_range(&ce[devfn], sizeof(ce[devfn]));
+			cleared++;
+		}
+	}
+	return cleared;
+}
+
+/* Give the unit an empty root table: every DMA through it faults */
+static phys_addr_t __init lu_early_block(u64 reg_phys)
+{
+	void *root = memblock_alloc(VTD_PAGE_SIZE, VTD_PAGE_SIZE);
+
+	if (!root)
+		return 0;
+	if (lu_early_nr < LU_EARLY_UNITS) {
+		lu_early_units[lu_early_nr].reg_phys = reg_phys;
+		lu_early_units[lu_early_nr].empty_root = __pa(root);
+		lu_early_nr++;
+	}
+	return __pa(root);
+}
+
+/**
+ * intel_iommu_lu_early_unit - block what a unit must not translate
+ * @header: the unit's DRHD structure in the DMAR table
+ * @arg: unused
+ *
+ * For a unit left translating by the previous kernel: keep the devices
+ * the handover describes and checks out translating as they are, block
+ * every other one, or the whole unit if its tables cannot be used.
+ * A dmar_res_handler_t, for the walk of the DMAR table in
+ * detect_intel_iommu() after intel_iommu_lu_early_begin().
+ *
+ * Return: 0, so that the walk goes on.
+ */
+int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
+				     void *arg)
+{
+	struct acpi_dmar_hardware_unit *drhd = (void *)header;
+	u64 reg_phys = drhd->address, cap, ecap, rtaddr, root;
+	const char *why = lu_early_why;
+	phys_addr_t empty = 0;
+	int node = -1, cleared = 0, err;
+	void __iomem *reg;
+	char name[32];
+	u32 size;
+
+	reg = early_ioremap(reg_phys, VTD_PAGE_SIZE);
+	if (!reg)
+		return 0;
+	if (!(readl(reg + DMAR_GSTS_REG) & DMA_GSTS_TES)) {
+		early_iounmap(reg, VTD_PAGE_SIZE);
+		return 0;
+	}
+	/* The IOTLB registers may lie past the first page */
+	ecap = dmar_readq(reg + DMAR_ECAP_REG);
+	early_iounmap(reg, VTD_PAGE_SIZE);
+	size = max_t(u32, VTD_PAGE_SIZE,
+		     PAGE_ALIGN(ecap_max_iotlb_offset(ecap)));
+	reg = early_ioremap(reg_phys, size);
+	if (!reg) {
+		pr_crit("DMAR at %#llx: cannot map its registers: its DMA goes on unchecked\n",
+			reg_phys);
+		return 0;
+	}
+	cap = dmar_readq(reg + DMAR_CAP_REG);
+	rtaddr = dmar_readq(reg + DMAR_RTADDR_REG);
+
+	if (!why) {
+		snprintf(name, sizeof(name), "dmar@%llx", reg_phys);
+		node = fdt_subnode_offset(lu_in_fdt, 0, name);
+		if (node < 0)
+			why = "no handover describes it";
+	}
+	if (!why && lu_get_prop(node, "root-table", &root, sizeof(root)))
+		why = "its handover is damaged";
+	else if (!why && (rtaddr & DMA_RTADDR_SMT))
+		why = "scalable mode";
+	else if (!why && (rtaddr & VTD_PAGE_MASK) != root)
+		why = "the root table is not the one handed over";
+	else if (!why && !lu_early_preserved(root))
+		why = "the root table is not preserved memory";
+	if (!why)
+		cleared = lu_early_check_devs(reg_phys, node, cap, root, &why);
+
+	if (why) {
+		/* intel_iommu_lu_adopt() must not take any of it over */
+		if (node >= 0)
+			fdt_nop_node(lu_in_fdt, node);
+		empty = lu_early_block(reg_phys);
+		if (!empty) {
+			pr_crit("DMAR at %#llx: %s, and no memory to block its DMA\n",
+				reg_phys, why);
+			goto out;
+		}
+	}
+	if (empty || cleared > 0) {
+		err = lu_early_flush(reg, cap, ecap, empty, rtaddr);
+		if (err)
+			pr_crit("DMAR at %#llx: does not answer (%d): its DMA may go on\n",
+				reg_phys, err);
+	}
+	if (empty)
+		pr_err("DMAR at %#llx: left translating, but %s: DMA of all its devices is blocked\n",
+		       reg_phys, why);
+	else if (cleared)
+		pr_err("DMAR at %#llx: %d root or context entries the handover does not describe: their DMA is blocked\n",
+		       reg_phys, cleared);
+out:
+	early_iounmap(reg, size);
+	return 0;
+}
+
+/* Did intel_iommu_lu_early_unit() block the whole unit? */
+static struct lu_early_unit *__init lu_early_find(struct intel_iommu *iommu)
+{
+	unsigned int i;
+
+	for (i = 0; i < lu_early_nr; i++)
+		if (lu_early_units[i].reg_phys == iommu->reg_phys)
+			return &lu_early_units[i];
+	return NULL;
+}
+
+/**
+ * intel_iommu_lu_early_blocked - was @iommu blocked before mem_init()?
+ * @iommu: a unit found translating
+ *
+ * Return: true if the unit's DMA was blocked, and said so, early.
+ */
+bool __init intel_iommu_lu_early_blocked(struct intel_iommu *iommu)
+{
+	return lu_early_find(iommu);
+}
+
 static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 			       const struct root_entry *old_root,
 			       struct lu_adopted *adopted, unsigned int *nr)
@@ -1008,35 +1456,31 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 	struct intel_lu_pkernfs *pk = NULL;
 	struct context_entry ce, *new;
 	struct intel_lu_in_dev *d;
+	struct lu_in_desc desc;
 	u32 sid, did, aw;
 	u64 page_table, token;
 	phys_addr_t ctx;
 	unsigned int i;
-	const char *name;
 	int err;
 
-	name = fdt_get_name(lu_in_fdt, node, NULL);
-	if (!name || sscanf(name, "sid@%x", &sid) != 1 || sid > 0xffff ||
-	    lu_get_prop(node, "domain-id", &did, sizeof(did)) ||
-	    lu_get_prop(node, "address-width", &aw, sizeof(aw)) ||
-	    lu_get_prop(node, "page-table", &page_table, sizeof(page_table)) ||
-	    lu_get_prop(node, "token", &token, sizeof(token)))
-		return -EINVAL;
-	if (!did || did >= cap_ndoms(iommu->cap) || aw < 1 || aw > 4 ||
-	    !(cap_sagaw(iommu->cap) & BIT(aw)) || !PAGE_ALIGNED(page_table))
-		return -EINVAL;
-
-	ctx = old_root[PCI_BUS_NUM(sid)].lo;
-	if (!(ctx & 1))
-		return -ENOENT;
-	err = lu_take_old_table(iommu, ctx & VTD_PAGE_MASK);
+	err = lu_parse_dev(node, iommu->cap, &desc);
 	if (err)
 		return err;
-	ce = ((struct context_entry *)phys_to_virt(ctx & VTD_PAGE_MASK))[sid & 0xff];
-	if (!context_present(&ce) || context_domain_id(&ce) != did ||
-	    (ce.lo & VTD_PAGE_MASK) != page_table || (ce.hi & 7) != aw ||
-	    ((ce.lo >> 2) & 3) != CONTEXT_TT_MULTI_LEVEL)
+	sid = desc.sid;
+	did = desc.did;
+	aw = desc.aw;
+	page_table = desc.page_table;
+	token = desc.token;
+
+	ctx = lu_ctx_table(old_root, &desc);
+	if (!ctx)
 		return -ENOENT;
+	err = lu_take_old_table(iommu, ctx);
+	if (err)
+		return err;
+	err = lu_check_ce(&desc, ctx, &ce);
+	if (err)
+		return err;
 
 	/* One domain ID, one page table, one token; no ID this kernel took */
 	for (i = 0; i < *nr; i++) {
@@ -1169,7 +1613,13 @@ int __init intel_iommu_lu_adopt(struct intel_iommu *iommu)
  */
 void __init intel_iommu_lu_release(struct intel_iommu *iommu)
 {
+	struct lu_early_unit *u = lu_early_find(iommu);
 	struct lu_old_table *t, *tmp;
+
+	if (u && u->empty_root) {
+		memblock_free_late(u->empty_root, VTD_PAGE_SIZE);
+		u->empty_root = 0;
+	}
 
 	list_for_each_entry_safe(t, tmp, &lu_old_tables, link) {
 		if (t->iommu != iommu)
