@@ -3,7 +3,8 @@
 # make bench: the performance figures, measured in the test VM, written to
 # build/bench/ as a table (bench.md) and a plot (bench.svg).
 #
-# BENCH_MEM: guest memory (default 8G); BENCH_ONLY=kho, gmfs or iommufd:
+# BENCH_MEM: guest memory (default 8G); BENCH_ONLY=kho, gmfs, iommufd or
+# iommu-lu:
 # one part only; VMTEST_ACCEL=kvm where it works.
 # The figures are taken on a kernel of their own: the series with the test
 # kernel's options minus the debugging ones (KASAN, lockdep, DEBUG_VM),
@@ -55,6 +56,11 @@ fi
 if [ -z "$only" ] || [ "$only" = iommufd ]; then
 msg "iommufd: IOMMU_IOAS_MAP_FILE of 1 GiB, guestmemfs against hugetlbfs and shmem memfds"
 bench_run iommufd-map iommufd-map.vmt
+fi
+
+if [ -z "$only" ] || [ "$only" = iommu-lu ]; then
+msg "persistent IOMMU domains: 1 GiB and 4 GiB handed over and taken back, with 1 GiB, 2 MiB and 4 KiB IOPTEs"
+bench_run iommu-lu iommu-lu.vmt
 fi
 
 python3 "$TOP/harness/bench_report.py" "$out"

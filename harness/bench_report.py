@@ -166,6 +166,35 @@ def iommufd_sections(recs):
     return lines + ['']
 
 
+def lu_sections(recs):
+    lus = [r for r in recs if r['what'] == 'lu']
+    if not lus:
+        return []
+    lines = ['## Persistent IOMMU domains: handed over, taken back, replaced', '',
+             'edu attached to a HWPT mapping one guestmemfs file, marked, '
+             'handed over at KHO finalize and taken back in the next kernel. '
+             'The IOVA\'s alignment picks the IOPTE size (1 GiB-aligned, '
+             '2 MiB-aligned only, 4 KiB-aligned only). Preserve: VT-d walking '
+             'and preserving the table pages; finalize: iommufd\'s whole part '
+             'of KHO finalize (preserve included); take back: VT-d at boot, '
+             'walking and checking the tables; restore: iommufd at boot, '
+             'claiming the domain and pinning its ranges again; replace: the '
+             'attach of a new HWPT of the same mapping, with the check that it '
+             'maps everything the inherited domain maps.', '',
+             '| mapped | IOVA | table pages | preserve | finalize (IOMMU) | take back '
+             '| restore | map again | replace (with check) | pages freed |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for r in lus:
+        lines.append('| %s MiB | %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms '
+                     '| %.2f ms | %.2f ms | %s |' % (
+                         r['mib'], r['iova'], r['pt_pages'],
+                         int(r['preserve_us']) / 1e3, int(r['finalize_us']) / 1e3,
+                         int(r['take_us']) / 1e3, int(r['restore_us']) / 1e3,
+                         int(r['map_us']) / 1e3, int(r['replace_us']) / 1e3,
+                         r['freed']))
+    return lines + ['']
+
+
 def main():
     d = sys.argv[1]
     recs = []
@@ -193,6 +222,7 @@ def main():
         lines.append('No KHO figures: see %s/kho/vmtest-serial.log' % d)
     lines += gmfs_sections(d, recs)
     lines += iommufd_sections(recs)
+    lines += lu_sections(recs)
     with open(os.path.join(d, 'bench.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

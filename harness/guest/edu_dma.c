@@ -1695,6 +1695,8 @@ static void __attribute__((noreturn)) lu_hold(struct edu *e)
 		_exit(1);
 	while (!lu_kick)
 		pause();
+	if (!e->bar)	/* make bench: no DMA, only the handover */
+		goto out;
 	edu_wr64(e, EDU_DMA_SRC, EDU_BUF);
 	edu_wr64(e, EDU_DMA_DST, LU_IOVA + LU_DST_B);
 	edu_wr64(e, EDU_DMA_CNT, XFER);
@@ -1708,6 +1710,7 @@ static void __attribute__((noreturn)) lu_hold(struct edu *e)
 			_exit(1);
 		close(fd);
 	}
+out:
 	for (;;)
 		pause();
 }
@@ -2166,6 +2169,132 @@ out:
 	close(fd);
 }
 
+/*
+ * make bench: the cost of a persistent domain by size and IOPTE size.
+ *
+ *   edu_dma lu-bench-prepare GMFS_DIR STATE MIB IOVA
+ *   edu_dma lu-bench-check GMFS_DIR STATE MIB IOVA
+ *
+ * prepare maps file LB (MIB MiB) at IOVA into a HWPT edu is attached to,
+ * marks it and holds it through the kexec, with no DMA; check, in the
+ * next kernel, restores the HWPT, maps LB again at IOVA and times the
+ * replace (with its check of the whole mapping), destroys the inherited
+ * HWPT (the kernel logs the table pages freed), and removes LB. The
+ * IOVA's alignment against LB's memory decides the IOPTE size: 1 GiB,
+ * 2 MiB, or 4 KiB when it is only 4 KiB-aligned. The kernel logs the
+ * table pages and the times of finalize and of the restore at boot.
+ */
+#define LUB_FILE	".gmfs_edu_lub"
+#define LUB_TOKEN	0x4c55ed00000000b0ULL
+
+static void run_lu_bench(const char *dir, bool prepare, uint64_t size,
+			 uint64_t iova)
+{
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_hwpt_alloc ha = { .size = sizeof(ha) };
+	struct iommu_hwpt_lu_restore rs = {
+		.size = sizeof(rs),
+		.hwpt_token = LUB_TOKEN,
+	};
+	struct iommu_hwpt_lu_set_preserve sp = {
+		.size = sizeof(sp),
+		.hwpt_token = LUB_TOKEN,
+	};
+	struct iommu_destroy de = { .size = sizeof(de) };
+	struct edu e = { .fd = -1 };
+	char path[PATH_MAX];
+	double t0, t1;
+	uint32_t ioas;
+	pid_t pid;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LUB_FILE);
+	fd = prepare ? gmfs_create(path, size) : open(path, O_RDWR);
+	if (fd < 0) {
+		fail("LB: %s", strerror(errno));
+		return;
+	}
+	if (bind_vfio() || iommufd_bind(&ioas))
+		goto out;
+	if (!prepare) {
+		if (ioctl(g.iommu_fd, IOMMU_HWPT_LU_RESTORE, &rs)) {
+			fail("IOMMU_HWPT_LU_RESTORE: %s", strerror(errno));
+			goto out;
+		}
+		ok("IOMMU_HWPT_LU_RESTORE: HWPT %u", rs.out_hwpt_id);
+	}
+	t0 = now_us();
+	if (ioas_map_file(ioas, fd, size, iova)) {
+		fail("IOMMU_IOAS_MAP_FILE of LB: %s", strerror(errno));
+		goto out;
+	}
+	t1 = now_us();
+	printf("lu-bench: map of %llu MiB at IOVA 0x%llx: %.0f us\n",
+	       (unsigned long long)(size / MiB), (unsigned long long)iova,
+	       t1 - t0);
+	ha.dev_id = g.devid;
+	ha.pt_id = ioas;
+	if (ioctl(g.iommu_fd, IOMMU_HWPT_ALLOC, &ha)) {
+		fail("IOMMU_HWPT_ALLOC: %s", strerror(errno));
+		goto out;
+	}
+	at.pt_id = ha.out_hwpt_id;
+	t0 = now_us();
+	if (ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at)) {
+		fail("%s HWPT %u: %s", prepare ? "attaching" : "replacing with",
+		     ha.out_hwpt_id, strerror(errno));
+		goto out;
+	}
+	t1 = now_us();
+	if (!prepare) {
+		/* A figure for make bench, not a check */
+		printf("lu-bench: replace (with the check of %llu MiB): %.0f us\n",
+		       (unsigned long long)(size / MiB), t1 - t0);
+		de.id = rs.out_hwpt_id;
+		if (ioctl(g.iommu_fd, IOMMU_DESTROY, &de))
+			fail("IOMMU_DESTROY of the inherited HWPT: %s",
+			     strerror(errno));
+		else
+			ok("replaced, and the inherited HWPT destroyed");
+		goto out;
+	}
+	sp.hwpt_id = ha.out_hwpt_id;
+	if (ioctl(g.iommu_fd, IOMMU_HWPT_LU_SET_PRESERVE, &sp)) {
+		fail("IOMMU_HWPT_LU_SET_PRESERVE: %s", strerror(errno));
+		goto out;
+	}
+	unlink(LU_PID);
+	unlink(LU_ACK);
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (!pid)
+		lu_hold(&e);
+	for (i = 0; i < 500 && access(LU_PID, F_OK); i++)
+		usleep(10000);
+	if (access(LU_PID, F_OK)) {
+		fail("the holder (pid %d) did not start", pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	ok("HWPT %u (LB, %llu MiB at IOVA 0x%llx) marked and held by pid %d",
+	   ha.out_hwpt_id, (unsigned long long)(size / MiB),
+	   (unsigned long long)iova, pid);
+	g.held = true;
+	g.dev_fd = g.iommu_fd = -1;
+out:
+	close(fd);
+	if (prepare)
+		return;
+	/* Nothing maps LB once the iommufd is closed: its blocks go back */
+	close_vfio();
+	if (unlink(path))
+		fail("unlink LB: %s", strerror(errno));
+}
+
 static void run_lu_quiesced(void)
 {
 	uint16_t cmd;
@@ -2190,7 +2319,10 @@ int main(int argc, char **argv)
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
+	if (argc == 6 && (!strcmp(argv[1], "lu-bench-prepare") ||
+			  !strcmp(argv[1], "lu-bench-check"))) {
+		/* STATE MIB IOVA */
+	} else if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
 			  !strcmp(argv[1], "lu-check") ||
 			  !strcmp(argv[1], "lu-blocked") ||
 			  !strcmp(argv[1], "lu-quiesced"))) {
@@ -2199,8 +2331,9 @@ int main(int argc, char **argv)
 				 strcmp(argv[1], "type1") &&
 				 strcmp(argv[1], "mapbench"))) {
 		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
-			"       %s lu-prepare|lu-check|lu-blocked|lu-quiesced GMFS_DIR STATE\n",
-			argv[0], argv[0]);
+			"       %s lu-prepare|lu-check|lu-blocked|lu-quiesced GMFS_DIR STATE\n"
+			"       %s lu-bench-prepare|lu-bench-check GMFS_DIR STATE MIB IOVA\n",
+			argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	mode = argv[1];
@@ -2238,6 +2371,10 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "lu-check")) {
 		run_lu_check(dir, argv[3]);
+	} else if (!strncmp(mode, "lu-bench-", 9)) {
+		run_lu_bench(dir, !strcmp(mode, "lu-bench-prepare"),
+			     strtoull(argv[4], NULL, 0) * MiB,
+			     strtoull(argv[5], NULL, 0));
 	} else if (!strcmp(mode, "lu-blocked")) {
 		run_lu_blocked(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-quiesced")) {

@@ -13,6 +13,10 @@
 #                  before memory went to the page allocator, one error
 #                  line, nothing taken over, edu's DMA faults
 #   quiesced STATE after a kexec that handed nothing over
+#   bench-prepare STATE MIB IOVA, bench-check STATE MIB IOVA
+#                  make bench: a persistent domain of MIB MiB at IOVA
+#                  (its alignment picks the IOPTE size), handed over and
+#                  taken back; one "BENCH: lu" line of figures
 fail() { echo "FAIL: $*"; exit 1; }
 TOKEN=0x4c55ed0000000001
 DIR=/mnt/gmfs-lu
@@ -86,12 +90,38 @@ blocked)
 		fail "no DMAR fault logged for edu ($bdf)"
 	echo "ok: edu's DMA faulted"
 	;;
+bench-prepare)
+	/tests/edu_dma lu-bench-prepare $DIR "$2" "$3" "$4" || exit 1
+	echo 1 > /sys/kernel/debug/kho/out/finalize || fail "finalize"
+	pt=$(dmesg | sed -n 's/.*the domain marked 0x4c55ed00000000b0: \([0-9]*\) page-table page(s) preserved in \([0-9]*\) us.*/\1 \2/p' | tail -1)
+	fin=$(dmesg | sed -n 's/.*iommufd: live update: \([0-9]*\) HWPT(s) handed over in \([0-9]*\) us.*/\2/p' | tail -1)
+	[ -n "$pt" ] && [ -n "$fin" ] || fail "no figures of the handover in the log"
+	echo "$3 $4 ${pt% *} ${pt#* } $fin" > "$2/lu_bench"
+	;;
+bench-check)
+	read mib iova pages preserve_us finalize_us < "$2/lu_bench" ||
+		fail "no lu_bench state: was bench-prepare run?"
+	taken=$(dmesg | sed -n 's/.*handed over as 0x4c55ed00000000b0: \([0-9]*\) page(s), taken back in \([0-9]*\) us.*/\1 \2/p')
+	restore=$(dmesg | sed -n 's/.*HWPT 0x4c55ed00000000b0 restored: .* in \([0-9]*\) us.*/\1/p')
+	out=$(/tests/edu_dma lu-bench-check $DIR "$2" "$mib" "$iova") || {
+		echo "$out"; exit 1; }
+	echo "$out"
+	replace=$(echo "$out" | sed -n 's/^lu-bench: replace .*: \([0-9]*\) us$/\1/p')
+	map=$(echo "$out" | sed -n 's/^lu-bench: map .*: \([0-9]*\) us$/\1/p')
+	sleep 1
+	freed=$(dmesg | sed -n 's/.*freed the \([0-9]*\) page-table page(s) of the domain handed over as 0x4c55ed00000000b0.*/\1/p')
+	[ -n "$taken" ] && [ -n "$restore" ] && [ -n "$replace" ] && [ -n "$freed" ] ||
+		fail "missing figures: taken '$taken' restore '$restore' replace '$replace' freed '$freed'"
+	[ "${taken% *}" = "$pages" ] && [ "$freed" = "$pages" ] ||
+		fail "$pages table pages preserved, ${taken% *} taken back, $freed freed"
+	echo "BENCH: lu mib=$mib iova=$iova pt_pages=$pages preserve_us=$preserve_us finalize_us=$finalize_us take_us=${taken#* } restore_us=$restore map_us=$map replace_us=$replace freed=$freed"
+	;;
 quiesced)
 	! dmesg | grep 'DMAR: live update\|Translation was enabled' ||
 		fail "a kexec that handed nothing over left translation on"
 	exec /tests/edu_dma lu-quiesced $DIR "$2"
 	;;
 *)
-	fail "usage: lu_edu prepare|check|damage|blocked|quiesced STATE"
+	fail "usage: lu_edu prepare|check|damage|blocked|quiesced STATE, or bench-prepare|bench-check STATE MIB IOVA"
 	;;
 esac

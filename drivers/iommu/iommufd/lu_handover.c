@@ -232,6 +232,7 @@ static int lu_restore_area(struct iommufd_lu_area *la,
 
 static int lu_restore_hwpt(const void *fdt, int node)
 {
+	ktime_t t0 = ktime_get();
 	const struct lu_fdt_area *areas;
 	struct iommufd_lu_domain *lu;
 	struct iommu_domain *domain;
@@ -296,8 +297,8 @@ static int lu_restore_hwpt(const void *fdt, int node)
 	err = iommufd_lu_add_restored(lu);
 	if (err)
 		goto out_broken_unadded;
-	pr_info("iommufd: live update: HWPT %#llx restored: %u area(s), %u group(s)\n",
-		token, n, nr_groups);
+	pr_info("iommufd: live update: HWPT %#llx restored: %u area(s), %u group(s) in %lld us\n",
+		token, n, nr_groups, ktime_us_delta(ktime_get(), t0));
 	return 0;
 
 out_broken:
