@@ -994,9 +994,10 @@ EXPORT_SYMBOL_GPL(kho_restore_folio);
  * @phys: physical address
  *
  * Works from kho_memory_init() on, before memory is given to the page
- * allocator: a user whose hardware may still be reading memory the
- * previous kernel left it (an IOMMU's tables) can check, that early, that
- * the memory was preserved, without taking it back.
+ * allocator (the memory map is initialised by then: KHO excludes
+ * DEFERRED_STRUCT_PAGE_INIT): a user whose hardware may still be reading
+ * memory the previous kernel left it (an IOMMU's tables) can check, that
+ * early, that the memory was preserved, without taking it back.
  *
  * Return: the order of the block that starts at @phys, or -ENOENT.
  */

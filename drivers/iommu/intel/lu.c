@@ -44,7 +44,6 @@
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
-#include <linux/memblock.h>
 #include <linux/notifier.h>
 #include <linux/pci.h>
 #include <linux/slab.h>
@@ -755,19 +754,24 @@ static struct folio *lu_in_folio __initdata;
 /* A unit whose DMA was blocked early: intel_iommu_init() says no more */
 struct lu_early_unit {
 	u64 reg_phys;
-	phys_addr_t empty_root;	/* given to the hardware, freed after */
 };
 
 #define LU_EARLY_UNITS		64
 #define LU_EARLY_BAD_DEVS	32
-/* No sane domain has more: 1 << 20 table pages map 2 TiB with 4 KiB */
-#define LU_EARLY_MAX_TABLES	BIT(20)
+/*
+ * A bound on a walk, which a loop in the tables would make long: 1 << 22
+ * table pages map 8 TiB with 4 KiB IOPTEs.
+ */
+#define LU_EARLY_MAX_TABLES	BIT(22)
 
 static struct lu_early_unit lu_early_units[LU_EARLY_UNITS] __initdata;
 static unsigned int lu_early_nr __initdata;
 static const char *lu_early_why;	/* no usable blob: why */
 static bool lu_early_done __initdata;
 static unsigned int lu_early_tables __initdata;
+/* Tables of a unit already walked, and found good, for its other devices */
+static u64 lu_early_walked[32] __initdata;
+static unsigned int lu_early_nr_walked __initdata;
 
 /* Old root and context tables, freed once no unit uses them */
 struct lu_old_table {
@@ -791,6 +795,8 @@ void __init intel_iommu_lu_in_init(void)
 	if ((lu_early_done && lu_early_why) ||
 	    kho_retrieve_subtree(INTEL_LU_NAME, &phys))
 		return;
+	/* What the early check found, if it ran, is not ours until taken */
+	lu_in_fdt = NULL;
 	folio = kho_restore_folio(phys);
 	if (!folio) {
 		pr_err("the handover's blob is not preserved memory: translations are not taken over\n");
@@ -1164,53 +1170,87 @@ bool __init intel_iommu_lu_early_begin(void)
 	return true;
 }
 
+/* About a second of register reads: udelay() is not calibrated yet */
+#define LU_EARLY_POLLS		10000000UL
+
 static int __init lu_early_wait(void __iomem *reg, u64 mask, u64 want,
 				bool quad)
 {
 	unsigned long i;
 
-	for (i = 0; i < USEC_PER_SEC; i++) {
+	for (i = 0; i < LU_EARLY_POLLS; i++) {
 		u64 val = quad ? dmar_readq(reg) : readl(reg);
 
 		if ((val & mask) == want)
 			return 0;
-		udelay(1);
+		cpu_relax();
 	}
 	return -ETIMEDOUT;
 }
 
 /*
- * Set @new_root if not 0, then make the unit forget what it cached of the
- * old tables, through registers: queued invalidation, if the previous
- * kernel left it on, is turned off first (intel_iommu_init() starts it
- * again from a new queue).
+ * What the early path gives the hardware, and never takes back: the unit
+ * may use them until intel_iommu_init() (or for good, without it). In
+ * the kernel image, not in memory the blocked DMA might still reach.
  */
-static int __init lu_early_flush(void __iomem *reg, u64 cap, u64 ecap,
-				 phys_addr_t new_root, u64 rtaddr)
+static struct root_entry lu_empty_root[VTD_PAGE_SIZE / sizeof(struct root_entry)]
+	__aligned(VTD_PAGE_SIZE);
+static u8 lu_early_queue[VTD_PAGE_SIZE] __aligned(VTD_PAGE_SIZE);
+static u32 lu_early_status;
+
+/*
+ * Invalidate the context cache and the IOTLB globally with a new
+ * invalidation queue of our own (recent units have no register-based
+ * invalidation); intel_iommu_init() replaces it.
+ */
+static int __init lu_early_qi(void __iomem *reg, u64 cap, u64 ecap,
+			      u32 *gcmd)
 {
-	u32 gcmd = readl(reg + DMAR_GSTS_REG) &
-		   (DMA_GSTS_TES | DMA_GSTS_QIES | DMA_GSTS_IRES | DMA_GSTS_CFIS);
+	unsigned int shift = DMAR_IQ_SHIFT + !!ecap_smts(ecap);
+	u64 *q = (u64 *)lu_early_queue, iqa = __pa(lu_early_queue);
+	unsigned int w = 1U << (shift - 3);	/* u64 per descriptor */
+	unsigned long i;
+
+	memset(lu_early_queue, 0, sizeof(lu_early_queue));
+	q[0] = QI_CC_GRAN(DMA_CCMD_GLOBAL_INVL) | QI_CC_TYPE;
+	q[w] = QI_IOTLB_DR(cap_read_drain(cap)) |
+	       QI_IOTLB_DW(cap_write_drain(cap)) |
+	       QI_IOTLB_GRAN(DMA_TLB_GLOBAL_FLUSH) | QI_IOTLB_TYPE;
+	q[2 * w] = QI_IWD_STATUS_DATA(1) | QI_IWD_STATUS_WRITE |
+		   QI_IWD_FENCE | QI_IWD_TYPE;
+	q[2 * w + 1] = __pa(&lu_early_status);
+	WRITE_ONCE(lu_early_status, 0);
+	clflush_cache_range(lu_early_queue, 3 << shift);
+	clflush_cache_range(&lu_early_status, sizeof(lu_early_status));
+
+	writel(0, reg + DMAR_IQT_REG);
+	/* 256-bit descriptors where the unit can do scalable mode */
+	if (ecap_smts(ecap))
+		iqa |= BIT_ULL(11);
+	dmar_writeq(reg + DMAR_IQA_REG, iqa);
+	*gcmd |= DMA_GCMD_QIE;
+	writel(*gcmd, reg + DMAR_GCMD_REG);
+	if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, DMA_GSTS_QIES,
+			  false))
+		return -ETIMEDOUT;
+	writel(3 << shift, reg + DMAR_IQT_REG);
+	for (i = 0; i < LU_EARLY_POLLS; i++) {
+		if (READ_ONCE(lu_early_status) == 1)
+			return 0;
+		if (readl(reg + DMAR_FSTS_REG) &
+		    (DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE))
+			return -EIO;
+		cpu_relax();
+	}
+	return -ETIMEDOUT;
+}
+
+/* The same through registers, on units without queued invalidation */
+static int __init lu_early_regs(void __iomem *reg, u64 cap, u64 ecap)
+{
 	void __iomem *iotlb = reg + ecap_iotlb_offset(ecap) + 8;
 	u64 val;
 
-	if (gcmd & DMA_GSTS_QIES) {
-		if (lu_early_wait(reg + DMAR_IQH_REG, ~0ULL,
-				  dmar_readq(reg + DMAR_IQT_REG), true))
-			return -ETIMEDOUT;
-		gcmd &= ~DMA_GCMD_QIE;
-		writel(gcmd, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, 0, false))
-			return -ETIMEDOUT;
-	}
-	if (new_root) {
-		/* The table mode cannot change while translation is on */
-		dmar_writeq(reg + DMAR_RTADDR_REG,
-			    new_root | (rtaddr & DMA_RTADDR_SMT));
-		writel(gcmd | DMA_GCMD_SRTP, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_RTPS,
-				  DMA_GSTS_RTPS, false))
-			return -ETIMEDOUT;
-	}
 	dmar_writeq(reg + DMAR_CCMD_REG, DMA_CCMD_ICC | DMA_CCMD_GLOBAL_INVL);
 	if (lu_early_wait(reg + DMAR_CCMD_REG, DMA_CCMD_ICC, 0, true))
 		return -ETIMEDOUT;
@@ -1223,12 +1263,78 @@ static int __init lu_early_flush(void __iomem *reg, u64 cap, u64 ecap,
 	return lu_early_wait(iotlb, DMA_TLB_IVT, 0, true);
 }
 
+/*
+ * Quiet the unit before it is given other tables: its fault events
+ * masked (the previous kernel's vector is gone), interrupt remapping off
+ * (the remapping table was not handed over, and a device still doing DMA
+ * can still send interrupts through it), queued invalidation off (its
+ * queue was not handed over either).
+ */
+static int __init lu_early_quiet(void __iomem *reg, u32 *gcmd)
+{
+	writel(DMA_FECTL_IM, reg + DMAR_FECTL_REG);
+	if (*gcmd & DMA_GCMD_IRE) {
+		*gcmd &= ~DMA_GCMD_IRE;
+		writel(*gcmd, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_IRES, 0, false))
+			return -ETIMEDOUT;
+	}
+	if (*gcmd & DMA_GCMD_QIE) {
+		/* Let it finish what it was given; go on if it does not */
+		lu_early_wait(reg + DMAR_IQH_REG, ~0ULL,
+			      dmar_readq(reg + DMAR_IQT_REG), true);
+		*gcmd &= ~DMA_GCMD_QIE;
+		writel(*gcmd, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, 0, false))
+			return -ETIMEDOUT;
+	}
+	writel(DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE,
+	       reg + DMAR_FSTS_REG);
+	return 0;
+}
+
+/*
+ * Set the empty root table if @block, then make the unit forget what it
+ * cached of the old tables.
+ */
+static int __init lu_early_flush(void __iomem *reg, u64 cap, u64 ecap,
+				 bool block, u64 rtaddr)
+{
+	u32 gcmd = readl(reg + DMAR_GSTS_REG) &
+		   (DMA_GSTS_TES | DMA_GSTS_QIES | DMA_GSTS_IRES | DMA_GSTS_CFIS);
+	int err;
+
+	err = lu_early_quiet(reg, &gcmd);
+	if (err)
+		return err;
+	/* Entries written through the CPU cache must reach memory first */
+	if (cap_rwbf(cap)) {
+		writel(gcmd | DMA_GCMD_WBF, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_WBFS, 0, false))
+			return -ETIMEDOUT;
+	}
+	if (block) {
+		clflush_cache_range(lu_empty_root, sizeof(lu_empty_root));
+		/* The table mode cannot change while translation is on */
+		dmar_writeq(reg + DMAR_RTADDR_REG,
+			    __pa(lu_empty_root) | (rtaddr & DMA_RTADDR_SMT));
+		writel(gcmd | DMA_GCMD_SRTP, reg + DMAR_GCMD_REG);
+		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_RTPS,
+				  DMA_GSTS_RTPS, false))
+			return -ETIMEDOUT;
+	}
+	if (ecap_qis(ecap))
+		return lu_early_qi(reg, cap, ecap, &gcmd);
+	return lu_early_regs(reg, cap, ecap);
+}
+
 /* Check one device's node, its context entry and its tables */
 static int __init lu_early_check_dev(int node, int dev, u64 cap,
 				     const struct root_entry *old_root)
 {
 	struct lu_in_desc d, o;
 	struct context_entry ce;
+	unsigned int i;
 	phys_addr_t ctx;
 	int err, other;
 
@@ -1255,9 +1361,15 @@ static int __init lu_early_check_dev(int node, int dev, u64 cap,
 		if (same_did != same_table || same_did != same_token)
 			return -EEXIST;
 	}
+	for (i = 0; i < lu_early_nr_walked; i++)
+		if (lu_early_walked[i] == d.page_table)
+			return 0;
 	lu_early_tables = 0;
-	return lu_walk_tables(d.page_table, agaw_to_level(d.aw),
-			      lu_early_table, lu_check_leaf);
+	err = lu_walk_tables(d.page_table, agaw_to_level(d.aw),
+			     lu_early_table, lu_check_leaf);
+	if (!err && lu_early_nr_walked < ARRAY_SIZE(lu_early_walked))
+		lu_early_walked[lu_early_nr_walked++] = d.page_table;
+	return err;
 }
 
 /*
@@ -1277,6 +1389,8 @@ static int __init lu_early_check_devs(u64 reg_phys, int node, u64 cap,
 	struct root_entry *old_root = phys_to_virt(root);
 	int dev, bad[LU_EARLY_BAD_DEVS], nr_bad = 0, i, cleared = 0;
 	unsigned int bus, devfn;
+
+	lu_early_nr_walked = 0;
 
 	fdt_for_each_subnode(dev, lu_in_fdt, node) {
 		int err = lu_early_check_dev(node, dev, cap, old_root);
@@ -1328,21 +1442,6 @@ static int __init lu_early_check_devs(u64 reg_phys, int node, u64 cap,
 	return cleared;
 }
 
-/* Give the unit an empty root table: every DMA through it faults */
-static phys_addr_t __init lu_early_block(u64 reg_phys)
-{
-	void *root = memblock_alloc(VTD_PAGE_SIZE, VTD_PAGE_SIZE);
-
-	if (!root)
-		return 0;
-	if (lu_early_nr < LU_EARLY_UNITS) {
-		lu_early_units[lu_early_nr].reg_phys = reg_phys;
-		lu_early_units[lu_early_nr].empty_root = __pa(root);
-		lu_early_nr++;
-	}
-	return __pa(root);
-}
-
 /**
  * intel_iommu_lu_early_unit - block what a unit must not translate
  * @header: the unit's DRHD structure in the DMAR table
@@ -1362,15 +1461,17 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 	struct acpi_dmar_hardware_unit *drhd = (void *)header;
 	u64 reg_phys = drhd->address, cap, ecap, rtaddr, root;
 	const char *why = lu_early_why;
-	phys_addr_t empty = 0;
 	int node = -1, cleared = 0, err;
 	void __iomem *reg;
 	char name[32];
 	u32 size;
 
 	reg = early_ioremap(reg_phys, VTD_PAGE_SIZE);
-	if (!reg)
+	if (!reg) {
+		pr_crit("DMAR at %#llx: cannot map its registers: its DMA goes on unchecked\n",
+			reg_phys);
 		return 0;
+	}
 	if (!(readl(reg + DMAR_GSTS_REG) & DMA_GSTS_TES)) {
 		early_iounmap(reg, VTD_PAGE_SIZE);
 		return 0;
@@ -1410,26 +1511,20 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 		/* intel_iommu_lu_adopt() must not take any of it over */
 		if (node >= 0)
 			fdt_nop_node(lu_in_fdt, node);
-		empty = lu_early_block(reg_phys);
-		if (!empty) {
-			pr_crit("DMAR at %#llx: %s, and no memory to block its DMA\n",
-				reg_phys, why);
-			goto out;
-		}
+		if (lu_early_nr < LU_EARLY_UNITS)
+			lu_early_units[lu_early_nr++].reg_phys = reg_phys;
 	}
-	if (empty || cleared > 0) {
-		err = lu_early_flush(reg, cap, ecap, empty, rtaddr);
-		if (err)
-			pr_crit("DMAR at %#llx: does not answer (%d): its DMA may go on\n",
-				reg_phys, err);
-	}
-	if (empty)
+	/* Even with nothing to block: interrupt remapping goes off */
+	err = lu_early_flush(reg, cap, ecap, why, rtaddr);
+	if (err)
+		pr_crit("DMAR at %#llx: does not answer (%d): its DMA may go on as the previous kernel left it\n",
+			reg_phys, err);
+	if (why)
 		pr_err("DMAR at %#llx: left translating, but %s: DMA of all its devices is blocked\n",
 		       reg_phys, why);
 	else if (cleared)
 		pr_err("DMAR at %#llx: %d root or context entries the handover does not describe: their DMA is blocked\n",
 		       reg_phys, cleared);
-out:
 	early_iounmap(reg, size);
 	return 0;
 }
@@ -1620,13 +1715,7 @@ int __init intel_iommu_lu_adopt(struct intel_iommu *iommu)
  */
 void __init intel_iommu_lu_release(struct intel_iommu *iommu)
 {
-	struct lu_early_unit *u = lu_early_find(iommu);
 	struct lu_old_table *t, *tmp;
-
-	if (u && u->empty_root) {
-		memblock_free_late(u->empty_root, VTD_PAGE_SIZE);
-		u->empty_root = 0;
-	}
 
 	list_for_each_entry_safe(t, tmp, &lu_old_tables, link) {
 		if (t->iommu != iommu)
