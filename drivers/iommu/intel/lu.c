@@ -1170,8 +1170,11 @@ bool __init intel_iommu_lu_early_begin(void)
 	return true;
 }
 
-/* About a second of register reads: udelay() is not calibrated yet */
-#define LU_EARLY_POLLS		10000000UL
+/* A bound on each wait, in register reads: udelay() is not calibrated yet */
+#define LU_EARLY_POLLS		1000000UL
+#define LU_EARLY_QI_ERRORS	(DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE)
+#define LU_EARLY_GSTS		(DMA_GSTS_TES | DMA_GSTS_QIES | DMA_GSTS_IRES | \
+				 DMA_GSTS_CFIS)
 
 static int __init lu_early_wait(void __iomem *reg, u64 mask, u64 want,
 				bool quad)
@@ -1197,30 +1200,36 @@ static struct root_entry lu_empty_root[VTD_PAGE_SIZE / sizeof(struct root_entry)
 	__aligned(VTD_PAGE_SIZE);
 static u8 lu_early_queue[VTD_PAGE_SIZE] __aligned(VTD_PAGE_SIZE);
 static u32 lu_early_status;
+/* A status of its own for each wait: a late write cannot pass for another */
+static u32 lu_early_seq __initdata;
 
 /*
- * Invalidate the context cache and the IOTLB globally with a new
- * invalidation queue of our own (recent units have no register-based
- * invalidation); intel_iommu_init() replaces it.
+ * Invalidate the context cache (and the PASID cache in scalable mode) and
+ * the IOTLB globally with a new invalidation queue of our own (recent
+ * units have no register-based invalidation); intel_iommu_init() replaces
+ * it.
  */
 static int __init lu_early_qi(void __iomem *reg, u64 cap, u64 ecap,
-			      u32 *gcmd)
+			      u64 rtaddr, u32 gcmd)
 {
-	unsigned int shift = DMAR_IQ_SHIFT + !!ecap_smts(ecap);
+	unsigned int shift = DMAR_IQ_SHIFT + !!ecap_smts(ecap), n = 0;
 	u64 *q = (u64 *)lu_early_queue, iqa = __pa(lu_early_queue);
 	unsigned int w = 1U << (shift - 3);	/* u64 per descriptor */
+	u32 seq = ++lu_early_seq;
 	unsigned long i;
 
 	memset(lu_early_queue, 0, sizeof(lu_early_queue));
-	q[0] = QI_CC_GRAN(DMA_CCMD_GLOBAL_INVL) | QI_CC_TYPE;
-	q[w] = QI_IOTLB_DR(cap_read_drain(cap)) |
-	       QI_IOTLB_DW(cap_write_drain(cap)) |
-	       QI_IOTLB_GRAN(DMA_TLB_GLOBAL_FLUSH) | QI_IOTLB_TYPE;
-	q[2 * w] = QI_IWD_STATUS_DATA(1) | QI_IWD_STATUS_WRITE |
+	q[n++ * w] = QI_CC_GRAN(DMA_CCMD_GLOBAL_INVL) | QI_CC_TYPE;
+	if (rtaddr & DMA_RTADDR_SMT)
+		q[n++ * w] = QI_PC_GRAN(QI_PC_GLOBAL) | QI_PC_TYPE;
+	q[n++ * w] = QI_IOTLB_DR(cap_read_drain(cap)) |
+		     QI_IOTLB_DW(cap_write_drain(cap)) |
+		     QI_IOTLB_GRAN(DMA_TLB_GLOBAL_FLUSH) | QI_IOTLB_TYPE;
+	q[n * w] = QI_IWD_STATUS_DATA(seq) | QI_IWD_STATUS_WRITE |
 		   QI_IWD_FENCE | QI_IWD_TYPE;
-	q[2 * w + 1] = __pa(&lu_early_status);
+	q[n++ * w + 1] = __pa(&lu_early_status);
 	WRITE_ONCE(lu_early_status, 0);
-	clflush_cache_range(lu_early_queue, 3 << shift);
+	clflush_cache_range(lu_early_queue, n << shift);
 	clflush_cache_range(&lu_early_status, sizeof(lu_early_status));
 
 	writel(0, reg + DMAR_IQT_REG);
@@ -1228,17 +1237,15 @@ static int __init lu_early_qi(void __iomem *reg, u64 cap, u64 ecap,
 	if (ecap_smts(ecap))
 		iqa |= BIT_ULL(11);
 	dmar_writeq(reg + DMAR_IQA_REG, iqa);
-	*gcmd |= DMA_GCMD_QIE;
-	writel(*gcmd, reg + DMAR_GCMD_REG);
+	writel(gcmd | DMA_GCMD_QIE, reg + DMAR_GCMD_REG);
 	if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, DMA_GSTS_QIES,
 			  false))
 		return -ETIMEDOUT;
-	writel(3 << shift, reg + DMAR_IQT_REG);
+	writel(n << shift, reg + DMAR_IQT_REG);
 	for (i = 0; i < LU_EARLY_POLLS; i++) {
-		if (READ_ONCE(lu_early_status) == 1)
+		if (READ_ONCE(lu_early_status) == seq)
 			return 0;
-		if (readl(reg + DMAR_FSTS_REG) &
-		    (DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE))
+		if (readl(reg + DMAR_FSTS_REG) & LU_EARLY_QI_ERRORS)
 			return -EIO;
 		cpu_relax();
 	}
@@ -1264,68 +1271,85 @@ static int __init lu_early_regs(void __iomem *reg, u64 cap, u64 ecap)
 }
 
 /*
- * Quiet the unit before it is given other tables: its fault events
- * masked (the previous kernel's vector is gone), interrupt remapping off
- * (the remapping table was not handed over, and a device still doing DMA
- * can still send interrupts through it), queued invalidation off (its
- * queue was not handed over either).
+ * Quiet a unit the previous kernel left running: its fault events masked
+ * (the previous kernel's vector is gone), interrupt remapping off (the
+ * remapping table was not handed over, and a device still doing DMA can
+ * still send interrupts through it), queued invalidation off (its queue
+ * was not handed over either). Goes on after a step that fails.
+ *
+ * Return: the unit's persistent GCMD bits as they now are, through @gcmd;
+ * 0 or the first error.
  */
 static int __init lu_early_quiet(void __iomem *reg, u32 *gcmd)
 {
+	u32 sts = readl(reg + DMAR_GSTS_REG) & LU_EARLY_GSTS;
+	unsigned long i;
+	int err = 0;
+
 	writel(DMA_FECTL_IM, reg + DMAR_FECTL_REG);
-	if (*gcmd & DMA_GCMD_IRE) {
-		*gcmd &= ~DMA_GCMD_IRE;
-		writel(*gcmd, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_IRES, 0, false))
-			return -ETIMEDOUT;
+	if (sts & DMA_GSTS_IRES) {
+		writel(sts & ~DMA_GCMD_IRE, reg + DMAR_GCMD_REG);
+		err = lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_IRES, 0,
+				    false);
+		sts = readl(reg + DMAR_GSTS_REG) & LU_EARLY_GSTS;
 	}
-	if (*gcmd & DMA_GCMD_QIE) {
-		/* Let it finish what it was given; go on if it does not */
-		lu_early_wait(reg + DMAR_IQH_REG, ~0ULL,
-			      dmar_readq(reg + DMAR_IQT_REG), true);
-		*gcmd &= ~DMA_GCMD_QIE;
-		writel(*gcmd, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, 0, false))
-			return -ETIMEDOUT;
+	if (sts & DMA_GSTS_QIES) {
+		/* Let it finish what it was given, unless it stopped on it */
+		for (i = 0; i < LU_EARLY_POLLS; i++) {
+			if (dmar_readq(reg + DMAR_IQH_REG) ==
+			    dmar_readq(reg + DMAR_IQT_REG) ||
+			    readl(reg + DMAR_FSTS_REG) & LU_EARLY_QI_ERRORS)
+				break;
+			cpu_relax();
+		}
+		writel(sts & ~DMA_GCMD_QIE, reg + DMAR_GCMD_REG);
+		err = lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_QIES, 0,
+				    false) ?: err;
+		sts = readl(reg + DMAR_GSTS_REG) & LU_EARLY_GSTS;
 	}
-	writel(DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE,
-	       reg + DMAR_FSTS_REG);
-	return 0;
+	writel(LU_EARLY_QI_ERRORS, reg + DMAR_FSTS_REG);
+	*gcmd = sts;
+	return err;
 }
 
 /*
- * Set the empty root table if @block, then make the unit forget what it
- * cached of the old tables.
+ * Quiet the unit, set the empty root table if @block, then make the unit
+ * forget what it cached of the old tables. The root table is set even if
+ * the unit could not be quieted.
  */
 static int __init lu_early_flush(void __iomem *reg, u64 cap, u64 ecap,
 				 bool block, u64 rtaddr)
 {
-	u32 gcmd = readl(reg + DMAR_GSTS_REG) &
-		   (DMA_GSTS_TES | DMA_GSTS_QIES | DMA_GSTS_IRES | DMA_GSTS_CFIS);
-	int err;
+	int err, ret;
+	u32 gcmd;
 
 	err = lu_early_quiet(reg, &gcmd);
-	if (err)
-		return err;
+	if (block)
+		clflush_cache_range(lu_empty_root, sizeof(lu_empty_root));
 	/* Entries written through the CPU cache must reach memory first */
 	if (cap_rwbf(cap)) {
 		writel(gcmd | DMA_GCMD_WBF, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_WBFS, 0, false))
-			return -ETIMEDOUT;
+		ret = lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_WBFS, 0,
+				    false);
+		err = err ?: ret;
 	}
 	if (block) {
-		clflush_cache_range(lu_empty_root, sizeof(lu_empty_root));
 		/* The table mode cannot change while translation is on */
 		dmar_writeq(reg + DMAR_RTADDR_REG,
 			    __pa(lu_empty_root) | (rtaddr & DMA_RTADDR_SMT));
 		writel(gcmd | DMA_GCMD_SRTP, reg + DMAR_GCMD_REG);
-		if (lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_RTPS,
-				  DMA_GSTS_RTPS, false))
-			return -ETIMEDOUT;
+		ret = lu_early_wait(reg + DMAR_GSTS_REG, DMA_GSTS_RTPS,
+				    DMA_GSTS_RTPS, false);
+		err = err ?: ret;
 	}
+	/* With the old queue still on, nothing else can invalidate */
+	if (gcmd & DMA_GCMD_QIE)
+		return err ?: -EBUSY;
 	if (ecap_qis(ecap))
-		return lu_early_qi(reg, cap, ecap, &gcmd);
-	return lu_early_regs(reg, cap, ecap);
+		ret = lu_early_qi(reg, cap, ecap, rtaddr, gcmd);
+	else
+		ret = lu_early_regs(reg, cap, ecap);
+	return err ?: ret;
 }
 
 /* Check one device's node, its context entry and its tables */
@@ -1464,7 +1488,7 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 	int node = -1, cleared = 0, err;
 	void __iomem *reg;
 	char name[32];
-	u32 size;
+	u32 size, gsts;
 
 	reg = early_ioremap(reg_phys, VTD_PAGE_SIZE);
 	if (!reg) {
@@ -1472,7 +1496,17 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 			reg_phys);
 		return 0;
 	}
-	if (!(readl(reg + DMAR_GSTS_REG) & DMA_GSTS_TES)) {
+	gsts = readl(reg + DMAR_GSTS_REG);
+	if (!(gsts & DMA_GSTS_TES)) {
+		/*
+		 * No translation: its devices were stopped at the kexec, but
+		 * remapping their interrupts through a table not handed
+		 * over must stop before that memory is reused.
+		 */
+		if ((gsts & (DMA_GSTS_IRES | DMA_GSTS_QIES)) &&
+		    lu_early_quiet(reg, &gsts))
+			pr_crit("DMAR at %#llx: interrupt remapping or queued invalidation does not stop\n",
+				reg_phys);
 		early_iounmap(reg, VTD_PAGE_SIZE);
 		return 0;
 	}
@@ -1515,7 +1549,7 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 			lu_early_units[lu_early_nr++].reg_phys = reg_phys;
 	}
 	/* Even with nothing to block: interrupt remapping goes off */
-	err = lu_early_flush(reg, cap, ecap, why, rtaddr);
+	err = lu_early_flush(reg, cap, ecap, !!why, rtaddr);
 	if (err)
 		pr_crit("DMAR at %#llx: does not answer (%d): its DMA may go on as the previous kernel left it\n",
 			reg_phys, err);
