@@ -66,6 +66,11 @@
  * blocked: (a) is in L, (b) landed whole or not at all, and a DMA to L's
  * old IOVA no longer lands.
  *
+ *   edu_dma lu-unrestored GMFS_DIR STATE	(iommufd could not restore)
+ *
+ * makes a DMA to L's old IOVA, which must fault: iommufd moved edu out of
+ * the domain it could not take over.
+ *
  *   edu_dma lu-quiesced GMFS_DIR STATE	(after a kexec that handed none over)
  *
  * checks that such a kexec stopped edu's DMA as kexec always did: bus
@@ -1715,6 +1720,32 @@ out:
 		pause();
 }
 
+/* Fork the holder that keeps every fd open until the kexec (lu_hold) */
+static pid_t lu_start_holder(struct edu *e)
+{
+	pid_t pid;
+	int i;
+
+	unlink(LU_PID);
+	unlink(LU_ACK);
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (!pid)
+		lu_hold(e);
+	for (i = 0; i < 500 && access(LU_PID, F_OK); i++)
+		usleep(10000);
+	if (access(LU_PID, F_OK)) {
+		fail("the holder (pid %d) did not start", pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
 /* PCI_COMMAND read through sysfs, with no driver's help */
 static int sysfs_pci_command(uint16_t *cmd)
 {
@@ -1752,7 +1783,7 @@ static void run_lu_prepare(const char *dir, const char *state)
 	struct edu e = { .fd = -1 };
 	uint32_t ioas, hwpt;
 	pid_t pid;
-	int lfd, i;
+	int lfd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
 	if (iommufd_bind(&ioas))
@@ -1826,23 +1857,9 @@ static void run_lu_prepare(const char *dir, const char *state)
 
 	if (lu_write_state(state, "%s %" PRIx64 "\n", g.bdf, seed))
 		goto out;
-	unlink(LU_PID);
-	unlink(LU_ACK);
-	pid = fork();
-	if (pid < 0) {
-		fail("fork: %s", strerror(errno));
+	pid = lu_start_holder(&e);
+	if (pid < 0)
 		goto out;
-	}
-	if (!pid)
-		lu_hold(&e);
-	for (i = 0; i < 500 && access(LU_PID, F_OK); i++)
-		usleep(10000);
-	if (access(LU_PID, F_OK)) {
-		fail("the holder (pid %d) did not start", pid);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto out;
-	}
 	ok("pid %d holds edu, the HWPT and L until the kexec; (b) starts just before reboot",
 	   pid);
 	/* The holder keeps the device: nothing to give back */
@@ -2206,7 +2223,7 @@ static void run_lu_bench(const char *dir, bool prepare, uint64_t size,
 	double t0, t1;
 	uint32_t ioas;
 	pid_t pid;
-	int fd, i;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, LUB_FILE);
 	fd = prepare ? gmfs_create(path, size) : open(path, O_RDWR);
@@ -2263,23 +2280,9 @@ static void run_lu_bench(const char *dir, bool prepare, uint64_t size,
 		fail("IOMMU_HWPT_LU_SET_PRESERVE: %s", strerror(errno));
 		goto out;
 	}
-	unlink(LU_PID);
-	unlink(LU_ACK);
-	pid = fork();
-	if (pid < 0) {
-		fail("fork: %s", strerror(errno));
+	pid = lu_start_holder(&e);
+	if (pid < 0)
 		goto out;
-	}
-	if (!pid)
-		lu_hold(&e);
-	for (i = 0; i < 500 && access(LU_PID, F_OK); i++)
-		usleep(10000);
-	if (access(LU_PID, F_OK)) {
-		fail("the holder (pid %d) did not start", pid);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto out;
-	}
 	ok("HWPT %u (LB, %llu MiB at IOVA 0x%llx) marked and held by pid %d",
 	   ha.out_hwpt_id, (unsigned long long)(size / MiB),
 	   (unsigned long long)iova, pid);
@@ -2293,6 +2296,28 @@ out:
 	close_vfio();
 	if (unlink(path))
 		fail("unlink LB: %s", strerror(errno));
+}
+
+/*
+ * After a kexec whose iommufd handover could not be restored (the file it
+ * maps is gone): edu was taken over by VT-d, then moved out of its
+ * inherited domain by iommufd, which could not take it over. A DMA to L's
+ * old IOVA must no longer go through the old translation: it faults
+ * (lu_edu.sh finds the fault in the kernel log).
+ */
+static void run_lu_unrestored(void)
+{
+	struct edu e = { .fd = -1 };
+	int n = fails;
+
+	/* Bus mastering on, or the DMA below could not fault */
+	if (check_master("through the kexec") || fails != n)
+		return;
+	if (sysfs_edu_open(&e))
+		return;
+	if (!dma_to_ram(&e, LU_IOVA + LU_DST_D))
+		ok("a DMA to L's old IOVA was made; it must fault");
+	edu_close(&e);
 }
 
 static void run_lu_quiesced(void)
@@ -2325,13 +2350,14 @@ int main(int argc, char **argv)
 	} else if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
 			  !strcmp(argv[1], "lu-check") ||
 			  !strcmp(argv[1], "lu-blocked") ||
+			  !strcmp(argv[1], "lu-unrestored") ||
 			  !strcmp(argv[1], "lu-quiesced"))) {
 		/* both need the mode's STATE directory */
 	} else if (argc != 3 || (strcmp(argv[1], "iommufd") &&
 				 strcmp(argv[1], "type1") &&
 				 strcmp(argv[1], "mapbench"))) {
 		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
-			"       %s lu-prepare|lu-check|lu-blocked|lu-quiesced GMFS_DIR STATE\n"
+			"       %s lu-prepare|lu-check|lu-blocked|lu-unrestored|lu-quiesced GMFS_DIR STATE\n"
 			"       %s lu-bench-prepare|lu-bench-check GMFS_DIR STATE MIB IOVA\n",
 			argv[0], argv[0], argv[0]);
 		return 2;
@@ -2339,6 +2365,11 @@ int main(int argc, char **argv)
 	mode = argv[1];
 	dir = argv[2];
 
+	/* After a refused guestmemfs handover there is none to mount */
+	if (!strcmp(mode, "lu-unrestored")) {
+		memset(&sf, 0, sizeof(sf));
+		goto no_fs;
+	}
 	if (statfs(dir, &sf)) {
 		printf("FAIL: statfs %s: %s\n", dir, strerror(errno));
 		return 1;
@@ -2353,6 +2384,7 @@ int main(int argc, char **argv)
 		       (long)sf.f_bsize);
 		return 1;
 	}
+no_fs:
 	clock_gettime(CLOCK_REALTIME, &ts);
 	seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
 	       ((uint64_t)getpid() << 16);
@@ -2375,6 +2407,8 @@ int main(int argc, char **argv)
 		run_lu_bench(dir, !strcmp(mode, "lu-bench-prepare"),
 			     strtoull(argv[4], NULL, 0) * MiB,
 			     strtoull(argv[5], NULL, 0));
+	} else if (!strcmp(mode, "lu-unrestored")) {
+		run_lu_unrestored();
 	} else if (!strcmp(mode, "lu-blocked")) {
 		run_lu_blocked(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-quiesced")) {
@@ -2392,7 +2426,8 @@ int main(int argc, char **argv)
 	close_vfio();
 	/* lu-check gives edu back: its group stays in the inherited domain */
 	if (g.held || !strcmp(mode, "lu-prepare") ||
-	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-quiesced"))
+	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
+	    !strcmp(mode, "lu-quiesced"))
 		goto out;
 
 	/* give the device back as other tests expect to find it */

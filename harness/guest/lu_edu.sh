@@ -12,6 +12,10 @@
 #   blocked STATE  after a kexec with that damage: the unit was blocked
 #                  before memory went to the page allocator, one error
 #                  line, nothing taken over, edu's DMA faults
+#   unrestored STATE after a kexec whose guestmemfs handover was damaged:
+#                  VT-d took edu over, iommufd could not pin the file
+#                  again, moved edu out of the domain (its DMA faults) and
+#                  freed it
 #   quiesced STATE after a kexec that handed nothing over
 #   bench-prepare STATE MIB IOVA, bench-check STATE MIB IOVA
 #                  make bench: a persistent domain of MIB MiB at IOVA
@@ -21,9 +25,14 @@ fail() { echo "FAIL: $*"; exit 1; }
 TOKEN=0x4c55ed0000000001
 DIR=/mnt/gmfs-lu
 
-mkdir -p $DIR
-grep -q " $DIR " /proc/mounts || mount -t guestmemfs none $DIR ||
-	fail "mount guestmemfs on $DIR"
+case "$1" in
+damage|unrestored) ;;	# no file; after a refused guestmemfs handover, no mount
+*)
+	mkdir -p $DIR
+	grep -q " $DIR " /proc/mounts || mount -t guestmemfs none $DIR ||
+		fail "mount guestmemfs on $DIR"
+	;;
+esac
 
 case "$1" in
 prepare)
@@ -116,12 +125,43 @@ bench-check)
 		fail "$pages table pages preserved, ${taken% *} taken back, $freed freed"
 	echo "BENCH: lu mib=$mib iova=$iova pt_pages=$pages preserve_us=$preserve_us finalize_us=$finalize_us take_us=${taken#* } restore_us=$restore map_us=$map replace_us=$replace freed=$freed"
 	;;
+unrestored)
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] &&
+			bdf=${d##*/0000:}
+	done
+	[ -n "$bdf" ] || fail "no edu device"
+	dmesg | grep 'DMAR: live update\|iommufd: live update'
+	dmesg | grep -q 'took over the translation of 1 of 1 device' ||
+		fail "VT-d did not take edu's translation over"
+	taken=$(dmesg | sed -n "s/.*the tables of the domain handed over as $TOKEN: \([0-9]*\) page(s).*/\1/p")
+	line="iommufd: live update: HWPT $TOKEN cannot be taken over (-[0-9]*): the DMA of its devices is blocked"
+	[ "$(dmesg | grep -c "$line")" = 1 ] || fail "want exactly one line: $line"
+	! dmesg | grep "HWPT $TOKEN restored\|HWPT $TOKEN not restored" ||
+		fail "iommufd restored or kept the HWPT"
+	freed=$(dmesg | sed -n "s/.*freed the \([0-9]*\) page-table page(s) of the domain handed over as $TOKEN.*/\1/p")
+	[ -n "$taken" ] && [ "$freed" = "$taken" ] ||
+		fail "$taken table pages taken back, ${freed:-none} freed"
+	echo "ok: the inherited domain is gone, its $freed table pages freed"
+	type=$(cat /sys/bus/pci/devices/0000:$bdf/iommu_group/type)
+	case "$type" in DMA|DMA-FQ|blocked) ;; *) fail "edu's group is now '$type'" ;; esac
+	echo "ok: edu's group is in its $type domain"
+	bus=${bdf%%:*}; slot=${bdf#*:}; slot=${slot%.*}; fn=${bdf##*.}
+	echo "VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[${bdf}\] fault addr 0xc[0-3][0-9a-f]{5} "
+	echo "VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=${bus}:${slot}:0${fn}, iova=0xc[0-3][0-9a-f]{5}\)"
+	echo "VMTEST-EXPECT: vtd_iova_to_slpte: detected slpte permission error \(iova=0xc[0-3][0-9a-f]{5}, level=0x[0-9a-f]*, slpte=0x0, write=1,"
+	/tests/edu_dma lu-unrestored $DIR "$2" || exit 1
+	sleep 1
+	dmesg | grep "Request device \[${bdf}\] fault addr" ||
+		fail "no DMAR fault logged for edu ($bdf)"
+	echo "ok: edu's DMA to the old IOVA faulted"
+	;;
 quiesced)
 	! dmesg | grep 'DMAR: live update\|Translation was enabled' ||
 		fail "a kexec that handed nothing over left translation on"
 	exec /tests/edu_dma lu-quiesced $DIR "$2"
 	;;
 *)
-	fail "usage: lu_edu prepare|check|damage|blocked|quiesced STATE, or bench-prepare|bench-check STATE MIB IOVA"
+	fail "usage: lu_edu prepare|check|damage|blocked|unrestored|quiesced STATE, or bench-prepare|bench-check STATE MIB IOVA"
 	;;
 esac

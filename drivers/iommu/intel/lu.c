@@ -791,8 +791,12 @@ void __init intel_iommu_lu_in_init(void)
 	struct folio *folio;
 	void *fdt;
 
-	/* Whatever is wrong with it was said before mem_init() */
-	if ((lu_early_done && lu_early_why) ||
+	/*
+	 * Only a live-update host takes translations over: iommufd, which
+	 * takes them from here, does nothing without kho=on. Whatever is
+	 * wrong with the blob was said before mem_init().
+	 */
+	if (!kho_is_enabled() || (lu_early_done && lu_early_why) ||
 	    kho_retrieve_subtree(INTEL_LU_NAME, &phys))
 		return;
 	/* What the early check found, if it ran, is not ours until taken */

@@ -230,6 +230,24 @@ static int lu_restore_area(struct iommufd_lu_area *la,
 	return 0;
 }
 
+/*
+ * Move the groups of an inherited domain nobody can take over out of it,
+ * and free it (its tables with it).
+ *
+ * Return: 0, or -EBUSY if a group is left in the domain: it is kept.
+ */
+static int lu_block_domain(struct iommu_domain *domain, u64 token, int why)
+{
+	int left = iommu_lu_block_inherited(domain);
+
+	if (left)
+		return -EBUSY;
+	iommu_domain_free(domain);
+	pr_err("iommufd: live update: HWPT %#llx cannot be taken over (%d): the DMA of its devices is blocked\n",
+	       token, why);
+	return 0;
+}
+
 static int lu_restore_hwpt(const void *fdt, int node)
 {
 	ktime_t t0 = ktime_get();
@@ -266,6 +284,8 @@ static int lu_restore_hwpt(const void *fdt, int node)
 	lu = iommufd_lu_domain_alloc(n);
 	if (!lu) {
 		err = -ENOMEM;
+		if (!lu_block_domain(domain, token, err))
+			return err;
 		goto out_err;
 	}
 	lu->token = token;
@@ -303,14 +323,21 @@ static int lu_restore_hwpt(const void *fdt, int node)
 
 out_broken:
 	/*
-	 * The devices in the domain go on reaching its memory: what is
-	 * pinned stays pinned, and the record is kept, unusable.
+	 * Nobody can take the devices over: their DMA stops, the domain and
+	 * its tables go, and so do the pins. If some device cannot be moved
+	 * out, it goes on reaching the domain's memory: what is pinned stays
+	 * pinned, and the record is kept, unusable.
 	 */
+	if (!lu_block_domain(domain, token, err)) {
+		lu->domain = NULL;
+		iommufd_lu_domain_discard(lu);
+		return err;
+	}
 	lu->broken = true;
 	if (!iommufd_lu_add_restored(lu))
 		goto out_err;
 out_broken_unadded:
-	/* Not even kept (a token twice): the pins are left, on purpose */
+	/* Not even kept (a token twice, no memory): the pins stay, on purpose */
 	kmemleak_not_leak(lu);
 out_err:
 	for (i = 0, j = 0; lu && i < n; i++)
@@ -320,12 +347,32 @@ out_err:
 	return err;
 }
 
+/*
+ * Domains an IOMMU driver inherited under a token no record describes (the
+ * handover's blob damaged or gone): nobody knows what they map.
+ */
+static void lu_block_unknown(void)
+{
+	struct iommu_domain *domain;
+	unsigned int nr_groups;
+
+	while ((domain = iommu_lu_claim_any_inherited(&nr_groups))) {
+		u64 token = domain->lu_token;
+
+		if (lu_block_domain(domain, token, -ENOENT))
+			pr_err("iommufd: live update: no record of the HWPT handed over as %#llx, and its devices cannot be moved out of it: their DMA goes on\n",
+			       token);
+	}
+}
+
 /**
  * iommufd_lu_handover_restore - take back the HWPTs the last kernel handed over
  *
  * Each becomes a restored domain, with its ranges pinned again, if its
  * IOMMU driver took its translation over. One error line for each that
- * cannot be.
+ * cannot be; the devices of such a domain, and of every inherited domain
+ * no record describes, are moved out of it (their DMA stops) and the
+ * domain is freed.
  */
 void iommufd_lu_handover_restore(void)
 {
@@ -335,11 +382,11 @@ void iommufd_lu_handover_restore(void)
 	int node;
 
 	if (kho_retrieve_subtree(IOMMUFD_LU_NAME, &phys))
-		return;
+		goto out;
 	folio = kho_restore_folio(phys);
 	if (!folio) {
 		pr_err("iommufd: live update: the handover's blob is not preserved memory\n");
-		return;
+		goto out;
 	}
 	fdt = folio_address(folio);
 	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(folio) ||
@@ -351,4 +398,6 @@ void iommufd_lu_handover_restore(void)
 		lu_restore_hwpt(fdt, node);
 out_put:
 	folio_put(folio);
+out:
+	lu_block_unknown();
 }
