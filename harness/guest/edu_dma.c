@@ -2055,9 +2055,28 @@ static int lu_read_state(const char *state)
 	return 0;
 }
 
+/* L, as lu-prepare left it, mapped; (a) must be in it */
+static uint8_t *lu_map_l(const char *path, int *fd)
+{
+	uint8_t pa[XFER], *l;
+
+	*fd = open(path, O_RDWR);
+	if (*fd < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	l = map_file(*fd, LU_SIZE, "L");
+	if (!l)
+		return NULL;
+	pattern(pa, XFER, 100);
+	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
+		     LU_DST_A, pa, GUARD);
+	return l;
+}
+
 static void run_lu_check(const char *dir, const char *state)
 {
-	uint8_t pa[XFER], pb[XFER], pc[XFER], *l;
+	uint8_t pb[XFER], pc[XFER], *l;
 	char path[PATH_MAX], drv[64];
 	struct edu e = { .fd = -1 };
 	int fd;
@@ -2086,19 +2105,11 @@ static void run_lu_check(const char *dir, const char *state)
 		     strerror(errno));
 	else
 		ok("truncating L under edu's mapping: EBUSY");
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fail("open %s: %s", path, strerror(errno));
-		return;
-	}
-	l = map_file(fd, LU_SIZE, "L");
+	l = lu_map_l(path, &fd);
 	if (!l)
 		return;
-	pattern(pa, XFER, 100);
 	pattern(pb, XFER, 101);
 	pattern(pc, XFER, 102);
-	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
-		     LU_DST_A, pa, GUARD);
 	check_landed("(b) the DMA started just before the kexec", l, LU_SIZE,
 		     LU_DST_B, pb, GUARD);
 
@@ -2126,7 +2137,7 @@ static void run_lu_check(const char *dir, const char *state)
  */
 static void run_lu_blocked(const char *dir, const char *state)
 {
-	uint8_t pa[XFER], pb[XFER], *l;
+	uint8_t pb[XFER], *l;
 	char path[PATH_MAX];
 	struct edu e = { .fd = -1 };
 	long i;
@@ -2135,18 +2146,10 @@ static void run_lu_blocked(const char *dir, const char *state)
 	if (lu_read_state(state))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fail("open %s: %s", path, strerror(errno));
-		return;
-	}
-	l = map_file(fd, LU_SIZE, "L");
+	l = lu_map_l(path, &fd);
 	if (!l)
 		return;
-	pattern(pa, XFER, 100);
 	pattern(pb, XFER, 101);
-	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
-		     LU_DST_A, pa, GUARD);
 	if (first_diff(l + LU_DST_B, pb, XFER) < 0) {
 		check_landed("(b) landed before the unit was blocked", l,
 			     LU_SIZE, LU_DST_B, pb, GUARD);

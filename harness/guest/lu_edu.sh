@@ -25,6 +25,33 @@ fail() { echo "FAIL: $*"; exit 1; }
 TOKEN=0x4c55ed0000000001
 DIR=/mnt/gmfs-lu
 
+# edu's address (bus:slot.fn), from sysfs
+edu_bdf() {
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ]; then
+			echo "${d##*/0000:}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# The faults a DMA by edu to L's old IOVA range makes, announced to the
+# harness (kernel and QEMU lines), for this boot only
+expect_edu_faults() {
+	bus=${1%%:*}; slot=${1#*:}; slot=${slot%.*}; fn=${1##*.}
+	echo "VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[$1\] fault addr 0xc[0-3][0-9a-f]{5} "
+	echo "VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=$bus:$slot:0$fn, iova=0xc[0-3][0-9a-f]{5}\)"
+	echo "VMTEST-EXPECT: vtd_iova_to_slpte: detected slpte permission error \(iova=0xc[0-3][0-9a-f]{5}, level=0x[0-9a-f]*, slpte=0x0, write=1,"
+}
+
+# The kernel logged the fault of such a DMA
+edu_faulted() {
+	sleep 1
+	dmesg | grep "Request device \[$1\] fault addr" ||
+		fail "no DMAR fault logged for edu ($1)"
+}
+
 case "$1" in
 damage|unrestored) ;;	# no file; after a refused guestmemfs handover, no mount
 *)
@@ -67,11 +94,7 @@ damage)
 	echo "ok: the VT-d handover now points at scratch memory"
 	;;
 blocked)
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] &&
-			bdf=${d##*/0000:}
-	done
-	[ -n "$bdf" ] || fail "no edu device"
+	bdf=$(edu_bdf) || fail "no edu device"
 	early='DMAR: live update: DMAR at 0x[0-9a-f]*: left translating, but the handover.s blob is not preserved memory: DMA of all its devices is blocked'
 	dmesg | grep 'DMAR: live update\|iommufd: live update\|Translation was enabled'
 	[ "$(dmesg | grep -c "$early")" = 1 ] ||
@@ -89,14 +112,9 @@ blocked)
 		fail "iommufd did not say why it restored nothing"
 	# The fault edu_dma provokes: a DMA to L's old IOVA
 	# (b) too, if the block stopped it: anywhere in L's IOVA range
-	bus=${bdf%%:*}; slot=${bdf#*:}; slot=${slot%.*}; fn=${bdf##*.}
-	echo "VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[${bdf}\] fault addr 0xc[0-3][0-9a-f]{5} "
-	echo "VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=${bus}:${slot}:0${fn}, iova=0xc[0-3][0-9a-f]{5}\)"
-	echo "VMTEST-EXPECT: vtd_iova_to_slpte: detected slpte permission error \(iova=0xc[0-3][0-9a-f]{5}, level=0x[0-9a-f]*, slpte=0x0, write=1,"
+	expect_edu_faults "$bdf"
 	/tests/edu_dma lu-blocked $DIR "$2" || exit 1
-	sleep 1
-	dmesg | grep "Request device \[${bdf}\] fault addr" ||
-		fail "no DMAR fault logged for edu ($bdf)"
+	edu_faulted "$bdf"
 	echo "ok: edu's DMA faulted"
 	;;
 bench-prepare)
@@ -126,11 +144,7 @@ bench-check)
 	echo "BENCH: lu mib=$mib iova=$iova pt_pages=$pages preserve_us=$preserve_us finalize_us=$finalize_us take_us=${taken#* } restore_us=$restore map_us=$map replace_us=$replace freed=$freed"
 	;;
 unrestored)
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] &&
-			bdf=${d##*/0000:}
-	done
-	[ -n "$bdf" ] || fail "no edu device"
+	bdf=$(edu_bdf) || fail "no edu device"
 	dmesg | grep 'DMAR: live update\|iommufd: live update'
 	dmesg | grep -q 'took over the translation of 1 of 1 device' ||
 		fail "VT-d did not take edu's translation over"
@@ -146,14 +160,9 @@ unrestored)
 	type=$(cat /sys/bus/pci/devices/0000:$bdf/iommu_group/type)
 	case "$type" in DMA|DMA-FQ|blocked) ;; *) fail "edu's group is now '$type'" ;; esac
 	echo "ok: edu's group is in its $type domain"
-	bus=${bdf%%:*}; slot=${bdf#*:}; slot=${slot%.*}; fn=${bdf##*.}
-	echo "VMTEST-EXPECT: DMAR: \[DMA Write NO_PASID\] Request device \[${bdf}\] fault addr 0xc[0-3][0-9a-f]{5} "
-	echo "VMTEST-EXPECT: vtd_[a-z_]*: detected translation failure \(dev=${bus}:${slot}:0${fn}, iova=0xc[0-3][0-9a-f]{5}\)"
-	echo "VMTEST-EXPECT: vtd_iova_to_slpte: detected slpte permission error \(iova=0xc[0-3][0-9a-f]{5}, level=0x[0-9a-f]*, slpte=0x0, write=1,"
+	expect_edu_faults "$bdf"
 	/tests/edu_dma lu-unrestored $DIR "$2" || exit 1
-	sleep 1
-	dmesg | grep "Request device \[${bdf}\] fault addr" ||
-		fail "no DMAR fault logged for edu ($bdf)"
+	edu_faulted "$bdf"
 	echo "ok: edu's DMA to the old IOVA faulted"
 	;;
 quiesced)

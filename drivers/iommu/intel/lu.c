@@ -751,11 +751,6 @@ bool intel_iommu_lu_shutdown(struct intel_iommu *iommu)
 static void *lu_in_fdt __initdata;
 static struct folio *lu_in_folio __initdata;
 
-/* A unit whose DMA was blocked early: intel_iommu_init() says no more */
-struct lu_early_unit {
-	u64 reg_phys;
-};
-
 #define LU_EARLY_UNITS		64
 #define LU_EARLY_BAD_DEVS	32
 /*
@@ -764,7 +759,8 @@ struct lu_early_unit {
  */
 #define LU_EARLY_MAX_TABLES	BIT(22)
 
-static struct lu_early_unit lu_early_units[LU_EARLY_UNITS] __initdata;
+/* Units blocked whole early, by register base: intel_iommu_init() is quiet */
+static u64 lu_early_units[LU_EARLY_UNITS] __initdata;
 static unsigned int lu_early_nr __initdata;
 static const char *lu_early_why;	/* no usable blob: why */
 static bool lu_early_done __initdata;
@@ -1050,19 +1046,36 @@ static int __init lu_take_tables(struct intel_iommu *iommu, u16 did, int aw,
 	return 0;
 }
 
-/* Page tables shared by devices of one domain are taken back once */
-struct lu_adopted {
-	u64 page_table;
-	u64 token;
-	u16 did;
-	struct intel_lu_pkernfs *pk;
-};
-
 /* What the handover says of one device */
 struct lu_in_desc {
 	u32 sid, did, aw;
 	u64 page_table, token;
 };
+
+/* Page tables shared by devices of one domain are taken back once */
+struct lu_adopted {
+	struct lu_in_desc d;
+	struct intel_lu_pkernfs *pk;
+};
+
+/*
+ * Devices of one domain share its ID, its page table and its token; devices
+ * of two share none of them.
+ *
+ * Return: 1 if @a and @b are of one domain, 0 if not, -EEXIST if they
+ * cannot be either.
+ */
+static int __init lu_same_domain(const struct lu_in_desc *a,
+				 const struct lu_in_desc *b)
+{
+	bool same_did = a->did == b->did;
+	bool same_table = a->page_table == b->page_table;
+	bool same_token = a->token == b->token;
+
+	if (same_did != same_table || same_did != same_token)
+		return -EEXIST;
+	return same_did;
+}
 
 /* Read and check a device's node against what the unit can do */
 static int __init lu_parse_dev(int node, u64 cap, struct lu_in_desc *d)
@@ -1377,16 +1390,9 @@ static int __init lu_early_check_dev(int node, int dev, u64 cap,
 		return err;
 	/* One domain ID, one page table, one token, as at adopt */
 	fdt_for_each_subnode(other, lu_in_fdt, node) {
-		bool same_did, same_table, same_token;
-
 		if (other == dev)
 			break;
-		if (lu_parse_dev(other, cap, &o))
-			continue;
-		same_did = o.did == d.did;
-		same_table = o.page_table == d.page_table;
-		same_token = o.token == d.token;
-		if (same_did != same_table || same_did != same_token)
+		if (!lu_parse_dev(other, cap, &o) && lu_same_domain(&o, &d) < 0)
 			return -EEXIST;
 	}
 	for (i = 0; i < lu_early_nr_walked; i++)
@@ -1470,6 +1476,16 @@ static int __init lu_early_check_devs(u64 reg_phys, int node, u64 cap,
 	return cleared;
 }
 
+static void __iomem *__init lu_early_map(u64 reg_phys, u32 size)
+{
+	void __iomem *reg = early_ioremap(reg_phys, size);
+
+	if (!reg)
+		pr_crit("DMAR at %#llx: cannot map its registers: its DMA goes on unchecked\n",
+			reg_phys);
+	return reg;
+}
+
 /**
  * intel_iommu_lu_early_unit - block what a unit must not translate
  * @header: the unit's DRHD structure in the DMAR table
@@ -1494,12 +1510,9 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 	char name[32];
 	u32 size, gsts;
 
-	reg = early_ioremap(reg_phys, VTD_PAGE_SIZE);
-	if (!reg) {
-		pr_crit("DMAR at %#llx: cannot map its registers: its DMA goes on unchecked\n",
-			reg_phys);
+	reg = lu_early_map(reg_phys, VTD_PAGE_SIZE);
+	if (!reg)
 		return 0;
-	}
 	gsts = readl(reg + DMAR_GSTS_REG);
 	if (!(gsts & DMA_GSTS_TES)) {
 		/*
@@ -1519,12 +1532,9 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 	early_iounmap(reg, VTD_PAGE_SIZE);
 	size = max_t(u32, VTD_PAGE_SIZE,
 		     PAGE_ALIGN(ecap_max_iotlb_offset(ecap)));
-	reg = early_ioremap(reg_phys, size);
-	if (!reg) {
-		pr_crit("DMAR at %#llx: cannot map its registers: its DMA goes on unchecked\n",
-			reg_phys);
+	reg = lu_early_map(reg_phys, size);
+	if (!reg)
 		return 0;
-	}
 	cap = dmar_readq(reg + DMAR_CAP_REG);
 	rtaddr = dmar_readq(reg + DMAR_RTADDR_REG);
 
@@ -1550,7 +1560,7 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 		if (node >= 0)
 			fdt_nop_node(lu_in_fdt, node);
 		if (lu_early_nr < LU_EARLY_UNITS)
-			lu_early_units[lu_early_nr++].reg_phys = reg_phys;
+			lu_early_units[lu_early_nr++] = reg_phys;
 	}
 	/* Even with nothing to block: interrupt remapping goes off */
 	err = lu_early_flush(reg, cap, ecap, !!why, rtaddr);
@@ -1567,17 +1577,6 @@ int __init intel_iommu_lu_early_unit(struct acpi_dmar_header *header,
 	return 0;
 }
 
-/* Did intel_iommu_lu_early_unit() block the whole unit? */
-static struct lu_early_unit *__init lu_early_find(struct intel_iommu *iommu)
-{
-	unsigned int i;
-
-	for (i = 0; i < lu_early_nr; i++)
-		if (lu_early_units[i].reg_phys == iommu->reg_phys)
-			return &lu_early_units[i];
-	return NULL;
-}
-
 /**
  * intel_iommu_lu_early_blocked - was @iommu blocked before mem_init()?
  * @iommu: a unit found translating
@@ -1586,7 +1585,12 @@ static struct lu_early_unit *__init lu_early_find(struct intel_iommu *iommu)
  */
 bool __init intel_iommu_lu_early_blocked(struct intel_iommu *iommu)
 {
-	return lu_early_find(iommu);
+	unsigned int i;
+
+	for (i = 0; i < lu_early_nr; i++)
+		if (lu_early_units[i] == iommu->reg_phys)
+			return true;
+	return false;
 }
 
 static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
@@ -1597,20 +1601,15 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 	struct context_entry ce, *new;
 	struct intel_lu_in_dev *d;
 	struct lu_in_desc desc;
-	u32 sid, did, aw;
-	u64 page_table, token;
 	phys_addr_t ctx;
 	unsigned int i;
+	u16 sid;
 	int err;
 
 	err = lu_parse_dev(node, iommu->cap, &desc);
 	if (err)
 		return err;
 	sid = desc.sid;
-	did = desc.did;
-	aw = desc.aw;
-	page_table = desc.page_table;
-	token = desc.token;
 
 	ctx = lu_ctx_table(old_root, &desc);
 	if (!ctx)
@@ -1624,16 +1623,13 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 
 	/* One domain ID, one page table, one token; no ID this kernel took */
 	for (i = 0; i < *nr; i++) {
-		bool same_did = adopted[i].did == did;
-		bool same_table = adopted[i].page_table == page_table;
-		bool same_token = adopted[i].token == token;
-
-		if (same_did != same_table || same_did != same_token)
-			return -EEXIST;
-		if (same_did)
+		err = lu_same_domain(&adopted[i].d, &desc);
+		if (err < 0)
+			return err;
+		if (err)
 			pk = adopted[i].pk;
 	}
-	if (!pk && test_bit(did, iommu->domain_ids))
+	if (!pk && test_bit(desc.did, iommu->domain_ids))
 		return -EEXIST;
 
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
@@ -1645,14 +1641,13 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 		 * once (a loop fails), and every page it maps guestmemfs
 		 * memory.
 		 */
-		err = lu_take_tables(iommu, did, aw, token, page_table, &pk);
+		err = lu_take_tables(iommu, desc.did, desc.aw, desc.token,
+				     desc.page_table, &pk);
 		if (err) {
 			kfree(d);
 			return err;
 		}
-		adopted[*nr].did = did;
-		adopted[*nr].page_table = page_table;
-		adopted[*nr].token = token;
+		adopted[*nr].d = desc;
 		adopted[*nr].pk = pk;
 		(*nr)++;
 	}
@@ -1662,7 +1657,7 @@ static int __init lu_adopt_dev(struct intel_iommu *iommu, int node,
 	if (new) {
 		*new = ce;
 		__iommu_flush_cache(iommu, new, sizeof(*new));
-		set_bit(did, iommu->domain_ids);
+		set_bit(desc.did, iommu->domain_ids);
 		set_context_copied(iommu, PCI_BUS_NUM(sid), sid & 0xff);
 	}
 	spin_unlock(&iommu->lock);
