@@ -60,6 +60,14 @@
  * round trip through the translation the old kernel handed over (L ->
  * edu -> L, with no iommufd in this kernel) lands (c).
  *
+ *   edu_dma lu-exit GMFS_DIR STATE	(old kernel, after KHO finalize)
+ *
+ * has lu-prepare's child exit instead (SIGUSR2), as a VMM that does not
+ * call reboot() itself does: its VFIO_DEVICE_DETACH_IOMMUFD_PT is refused
+ * with EBUSY, it closes everything, and edu's DMA goes on through the
+ * HWPT handed over, bus mastering kept: a DMA of B into L, started
+ * through sysfs, lands where (b) goes.
+ *
  *   edu_dma lu-blocked GMFS_DIR STATE	(after a damaged VT-d handover)
  *
  * checks that the DMA of a device the next kernel cannot take over is
@@ -1642,6 +1650,7 @@ static void run_mapbench(const char *dir)
 #define LU_DST_F	(1 * MiB + 768 * KiB + 13)
 #define LU_PID		"/tmp/kexec-hook.pid"	/* not carried by the kexec */
 #define LU_ACK		"/tmp/kexec-hook.ack"
+#define LU_EXIT		"/tmp/edu-lu-exit"	/* the holder's exit report */
 
 #ifndef IOMMU_HWPT_LU_SET_PRESERVE
 struct iommu_hwpt_lu_set_preserve {
@@ -1654,11 +1663,42 @@ struct iommu_hwpt_lu_set_preserve {
 #define IOMMU_HWPT_LU_SET_PRESERVE	_IO(IOMMUFD_TYPE, 0x95)
 #endif
 
-static volatile sig_atomic_t lu_kick;
+static volatile sig_atomic_t lu_kick, lu_exit;
 
 static void lu_on_usr1(int sig __attribute__((unused)))
 {
 	lu_kick = 1;
+}
+
+static void lu_on_usr2(int sig __attribute__((unused)))
+{
+	lu_exit = 1;
+}
+
+/*
+ * The VMM exits after the handover is finalized, before the kexec (as a
+ * VMM that is not the one calling reboot() does): a detach is refused
+ * first; then the device, iommufd and every mapping are closed, and
+ * LU_EXIT says so, with the detach's errno. Never returns.
+ */
+static void __attribute__((noreturn)) lu_vmm_exit(struct edu *e)
+{
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	char buf[64];
+	int fd, err = 0;
+
+	if (ioctl(g.dev_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt))
+		err = errno;
+	/* The device file is released once its BAR is unmapped too */
+	edu_close(e);
+	if (close(g.dev_fd) || close(g.iommu_fd))
+		_exit(1);
+	snprintf(buf, sizeof(buf), "detach %d\n", err);
+	fd = open(LU_EXIT ".new", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || close(fd) ||
+	    rename(LU_EXIT ".new", LU_EXIT))
+		_exit(1);
+	_exit(0);
 }
 
 static int lu_write_state(const char *state, const char *fmt, ...)
@@ -1687,19 +1727,23 @@ static int lu_write_state(const char *state, const char *fmt, ...)
 static void __attribute__((noreturn)) lu_hold(struct edu *e)
 {
 	struct sigaction sa = { .sa_handler = lu_on_usr1 };
+	struct sigaction sx = { .sa_handler = lu_on_usr2 };
 	struct timespec t;
 	char buf[64];
 	int fd;
 
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sx, NULL);
 	setsid();
 	snprintf(buf, sizeof(buf), "%d\n", getpid());
 	fd = open(LU_PID ".new", O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || close(fd) ||
 	    rename(LU_PID ".new", LU_PID))
 		_exit(1);
-	while (!lu_kick)
+	while (!lu_kick && !lu_exit)
 		pause();
+	if (lu_exit)
+		lu_vmm_exit(e);
 	if (!e->bar)	/* make bench: no DMA, only the handover */
 		goto out;
 	edu_wr64(e, EDU_DMA_SRC, EDU_BUF);
@@ -2069,7 +2113,7 @@ static uint8_t *lu_map_l(const char *path, int *fd)
 	if (!l)
 		return NULL;
 	pattern(pa, XFER, 100);
-	check_landed("(a) the DMA before marking, after the kexec", l, LU_SIZE,
+	check_landed("(a) the DMA before marking, still in L", l, LU_SIZE,
 		     LU_DST_A, pa, GUARD);
 	return l;
 }
@@ -2125,6 +2169,70 @@ static void run_lu_check(const char *dir, const char *state)
 	edu_close(&e);
 
 	lu_take_over(l, fd, path);
+}
+
+/*
+ * After KHO finalize, the VMM that holds edu (lu-prepare's holder) exits
+ * instead of calling reboot(): its detach must have been refused, and
+ * edu's DMA must go on through the HWPT handed over with no process
+ * behind it: bus mastering kept, and a DMA started through sysfs lands
+ * in L. That DMA writes B where (b) goes: the next kernel checks it.
+ */
+static void run_lu_exit(const char *dir, const char *state)
+{
+	char path[PATH_MAX];
+	struct edu e = { .fd = -1 };
+	uint8_t pb[XFER], *l;
+	int pid = 0, err, i, fd;
+	FILE *f;
+
+	if (lu_read_state(state))
+		return;
+	unlink(LU_EXIT);
+	f = fopen(LU_PID, "r");
+	if (!f || fscanf(f, "%d", &pid) != 1 || pid <= 1) {
+		fail("no holder pid in %s: did lu-prepare run?", LU_PID);
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	/* Nothing left to kick at reboot() */
+	unlink(LU_PID);
+	if (kill(pid, SIGUSR2)) {
+		fail("signal the holder (pid %d): %s", pid, strerror(errno));
+		return;
+	}
+	for (i = 0; i < 1000 && access(LU_EXIT, F_OK); i++)
+		usleep(10000);
+	f = fopen(LU_EXIT, "r");
+	if (!f || fscanf(f, "detach %d", &err) != 1) {
+		fail("the holder (pid %d) did not report its exit", pid);
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	if (err != EBUSY)
+		fail("VFIO_DEVICE_DETACH_IOMMUFD_PT after finalize: %s, expected EBUSY",
+		     err ? strerror(err) : "success");
+	else
+		ok("VFIO_DEVICE_DETACH_IOMMUFD_PT after finalize: EBUSY");
+	ok("the VMM (pid %d) closed edu, iommufd and its mappings", pid);
+	if (check_master("after the VMM exited"))
+		return;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	l = lu_map_l(path, &fd);
+	if (!l)
+		return;
+	pattern(pb, XFER, 101);
+	if (!sysfs_edu_open(&e) && !dma_to_ram(&e, LU_IOVA + LU_DST_B))
+		check_landed("(b) a DMA after the VMM exited, through the HWPT handed over",
+			     l, LU_SIZE, LU_DST_B, pb, GUARD);
+	edu_close(&e);
+	munmap(l, LU_SIZE);
+	close(fd);
 }
 
 /*
@@ -2352,6 +2460,7 @@ int main(int argc, char **argv)
 		/* STATE MIB IOVA */
 	} else if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
 			  !strcmp(argv[1], "lu-check") ||
+			  !strcmp(argv[1], "lu-exit") ||
 			  !strcmp(argv[1], "lu-blocked") ||
 			  !strcmp(argv[1], "lu-unrestored") ||
 			  !strcmp(argv[1], "lu-quiesced"))) {
@@ -2360,7 +2469,7 @@ int main(int argc, char **argv)
 				 strcmp(argv[1], "type1") &&
 				 strcmp(argv[1], "mapbench"))) {
 		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
-			"       %s lu-prepare|lu-check|lu-blocked|lu-unrestored|lu-quiesced GMFS_DIR STATE\n"
+			"       %s lu-prepare|lu-exit|lu-check|lu-blocked|lu-unrestored|lu-quiesced GMFS_DIR STATE\n"
 			"       %s lu-bench-prepare|lu-bench-check GMFS_DIR STATE MIB IOVA\n",
 			argv[0], argv[0], argv[0]);
 		return 2;
@@ -2412,6 +2521,8 @@ no_fs:
 			     strtoull(argv[5], NULL, 0));
 	} else if (!strcmp(mode, "lu-unrestored")) {
 		run_lu_unrestored();
+	} else if (!strcmp(mode, "lu-exit")) {
+		run_lu_exit(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-blocked")) {
 		run_lu_blocked(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-quiesced")) {
@@ -2429,7 +2540,7 @@ no_fs:
 	close_vfio();
 	/* lu-check gives edu back: its group stays in the inherited domain */
 	if (g.held || !strcmp(mode, "lu-prepare") ||
-	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
+	    !strcmp(mode, "lu-exit") || !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
 	    !strcmp(mode, "lu-quiesced"))
 		goto out;
 

@@ -3,6 +3,8 @@
 # lu_edu: persistent IOMMU domains across a real kexec, with edu and
 # edu_dma (the VMM's side). Modes:
 #   prepare STATE  map, attach, mark and hold edu through the next kexec
+#   exit STATE     after KHO finalize: the VMM prepare left holding edu
+#                  exits instead of calling reboot(); edu's DMA goes on
 #   check STATE    after a kexec that handed edu over: what the kernel
 #                  logged taking it back, then the new VMM's take-over,
 #                  replace and destroy (edu_dma lu-check), and the log of
@@ -64,6 +66,11 @@ esac
 case "$1" in
 prepare)
 	exec /tests/edu_dma lu-prepare $DIR "$2"
+	;;
+exit)
+	/tests/edu_dma lu-exit $DIR "$2" || exit 1
+	! dmesg | grep 'left its domain\|DMAR: \[DMA' ||
+		fail "edu left the HWPT handed over when its VMM exited"
 	;;
 check)
 	dmesg | grep 'DMAR: live update\|iommufd: live update'

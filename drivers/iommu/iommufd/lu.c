@@ -23,12 +23,14 @@
  * page tables and releases the memory.
  */
 
+#include <linux/device.h>
 #include <linux/guestmemfs.h>
 #include <linux/iommu.h>
 #include <linux/iommufd.h>
 #include <linux/kexec_handover.h>
 #include <linux/notifier.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <uapi/linux/iommufd.h>
 
@@ -50,6 +52,15 @@ static struct folio *lu_handover;
  * attached where it was when its HWPT was handed over. Outside lu_lock.
  */
 static DECLARE_RWSEM(lu_attach_sem);
+/*
+ * Devices unbound by their driver after finalize, left in the HWPT handed
+ * over until the kexec (iommufd_lu_park()); and, once the handover is
+ * aborted, those lu_unpark_work() is to detach and unbind. Under lu_lock.
+ */
+static LIST_HEAD(lu_parked);
+static LIST_HEAD(lu_unparking);
+static void lu_unpark_fn(struct work_struct *work);
+static DECLARE_WORK(lu_unpark_work, lu_unpark_fn);
 
 /*
  * Every mapping of the IOAS is guestmemfs memory, which survives an update,
@@ -587,9 +598,8 @@ void iommufd_lu_attach_unlock(void)
  *
  * Once the handover is finalized, a device whose HWPT is handed over stays
  * in it, and no device joins such a HWPT: what the next kernel gets is
- * what was handed over. Called under iommufd_lu_attach_lock(). (Detaching
- * or unbinding the device cannot be refused: the IOMMU driver then hands
- * nothing of it over, and its DMA is blocked in the next kernel.)
+ * what was handed over. Called under iommufd_lu_attach_lock(). (Nor is
+ * the device detached: see iommufd_lu_park().)
  *
  * Return: true if the attach must fail with -EBUSY.
  */
@@ -604,6 +614,88 @@ bool iommufd_lu_attach_frozen(struct iommufd_device *idev,
 	frozen = lu_hwpt_preserved(idev->igroup->hwpt);
 	mutex_unlock(&idev->igroup->lock);
 	return frozen;
+}
+
+/**
+ * iommufd_lu_detach_frozen - does the handover keep a device attached?
+ * @idev: the device
+ *
+ * Called under iommufd_lu_attach_lock().
+ *
+ * Return: true if the finalized handover hands over the HWPT @idev is
+ * attached to: the device stays in it until the kexec.
+ */
+bool iommufd_lu_detach_frozen(struct iommufd_device *idev)
+{
+	bool frozen;
+
+	/* A mock device goes with its test object: it cannot stay */
+	if (iommufd_selftest_is_mock_dev(idev->dev))
+		return false;
+	mutex_lock(&idev->igroup->lock);
+	frozen = lu_hwpt_preserved(idev->igroup->hwpt);
+	mutex_unlock(&idev->igroup->lock);
+	return frozen;
+}
+
+/**
+ * iommufd_lu_park - keep a device in the HWPT handed over until the kexec
+ * @idev: the device its driver detaches
+ * @unbind: and unbinds
+ *
+ * The VMM whose device is handed over need not be the process that calls
+ * reboot(): it may exit after finalize, closing the device and iommufd.
+ * The guest's DMA must go on all the same, through what is handed over.
+ * So the detach is not done: the device stays attached (lu_parked), and
+ * once its driver unbinds it too, it stays bound to its iommufd context,
+ * owned for DMA (no other driver can take it), with a reference on the
+ * device and on the context, whose IOAS keeps what the HWPT maps pinned.
+ * The kexec ends it all; an abort of the handover detaches and unbinds the
+ * parked devices (lu_unpark_work). Called under iommufd_lu_attach_lock().
+ *
+ * Return: true if the device stays attached.
+ */
+bool iommufd_lu_park(struct iommufd_device *idev, bool unbind)
+{
+	if (!iommufd_lu_detach_frozen(idev))
+		return false;
+	WRITE_ONCE(idev->lu_parked, true);
+	if (!unbind)
+		return true;
+	get_device(idev->dev);
+	iommufd_ctx_get(idev->ictx);
+	mutex_lock(&lu_lock);
+	list_add_tail(&idev->lu_park_item, &lu_parked);
+	mutex_unlock(&lu_lock);
+	dev_info(idev->dev,
+		 "iommufd: live update: unbound after finalize, kept in the HWPT handed over until the kexec\n");
+	return true;
+}
+
+/* After an abort: detach and unbind the devices parked until the kexec */
+static void lu_unpark_fn(struct work_struct *work)
+{
+	struct iommufd_device *idev;
+	struct iommufd_ctx *ictx;
+	struct device *dev;
+
+	for (;;) {
+		mutex_lock(&lu_lock);
+		idev = list_first_entry_or_null(&lu_unparking,
+						struct iommufd_device,
+						lu_park_item);
+		if (idev)
+			list_del_init(&idev->lu_park_item);
+		mutex_unlock(&lu_lock);
+		if (!idev)
+			return;
+		ictx = idev->ictx;
+		dev = idev->dev;
+		/* Parked again if a new handover hands its HWPT over */
+		iommufd_device_unbind(idev);
+		put_device(dev);
+		iommufd_ctx_put(ictx);
+	}
 }
 
 /* Hand over the domain of every marked HWPT, or of none */
@@ -656,6 +748,9 @@ static void lu_kho_abort(void)
 
 	lockdep_assert_held(&lu_lock);
 	lu_finalized = false;
+	/* Outside the notifier's locks: the work takes them */
+	list_splice_tail_init(&lu_parked, &lu_unparking);
+	schedule_work(&lu_unpark_work);
 	iommufd_lu_handover_drop(lu_handover);
 	lu_handover = NULL;
 	xa_for_each(&lu_marked, token, hwpt_paging) {
@@ -716,4 +811,5 @@ void iommufd_lu_exit(void)
 {
 	if (kho_is_enabled())
 		unregister_kho_notifier(&lu_kho_nb);
+	flush_work(&lu_unpark_work);
 }
