@@ -68,6 +68,11 @@
  * HWPT handed over, bus mastering kept: a DMA of B into L, started
  * through sysfs, lands where (b) goes.
  *
+ *   edu_dma lu-aborted GMFS_DIR STATE	(old kernel, lu-exit, then abort)
+ *
+ * checks that an abort of the handover ends that: a DMA to L's old IOVA
+ * no longer lands, and L is no longer pinned.
+ *
  *   edu_dma lu-blocked GMFS_DIR STATE	(after a damaged VT-d handover)
  *
  * checks that the DMA of a device the next kernel cannot take over is
@@ -2416,6 +2421,48 @@ out:
  * old IOVA must no longer go through the old translation: it faults
  * (lu_edu.sh finds the fault in the kernel log).
  */
+/*
+ * After lu-exit, the handover was aborted: iommufd detached and unbound
+ * the device its VMM had closed. The HWPT's translation is gone (a DMA
+ * to L's old IOVA does not land: it faults, as lu_edu.sh expects), and
+ * the iommufd that was kept open for it is gone too: L is not pinned.
+ */
+static void run_lu_aborted(const char *dir, const char *state)
+{
+	char path[PATH_MAX];
+	struct edu e = { .fd = -1 };
+	uint8_t *l;
+	long i;
+	int fd;
+
+	if (lu_read_state(state))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, LU_FILE);
+	l = lu_map_l(path, &fd);
+	if (!l)
+		return;
+	if (sysfs_edu_open(&e) || dma_to_ram(&e, LU_IOVA + LU_DST_D))
+		goto out;
+	i = first_nonzero(l + LU_DST_D - GUARD, XFER + 2 * GUARD);
+	if (i >= 0)
+		fail("a DMA to L's old IOVA landed after the abort (byte 0x%02x at 0x%lx)",
+		     l[LU_DST_D - GUARD + i], (long)(LU_DST_D - GUARD + i));
+	else
+		ok("a DMA to L's old IOVA did not land: the abort detached edu");
+	/* The closed iommufd goes with the unbind, its pins with it */
+	for (i = 0; i < 50 && ftruncate(fd, 0); i++)
+		usleep(100000);
+	if (i == 50)
+		fail("truncating L after the abort: %s (still pinned)",
+		     strerror(errno));
+	else
+		ok("L truncated after the abort: no iommufd pins it any more");
+out:
+	edu_close(&e);
+	munmap(l, LU_SIZE);
+	close(fd);
+}
+
 static void run_lu_unrestored(void)
 {
 	struct edu e = { .fd = -1 };
@@ -2461,6 +2508,7 @@ int main(int argc, char **argv)
 	} else if (argc == 4 && (!strcmp(argv[1], "lu-prepare") ||
 			  !strcmp(argv[1], "lu-check") ||
 			  !strcmp(argv[1], "lu-exit") ||
+			  !strcmp(argv[1], "lu-aborted") ||
 			  !strcmp(argv[1], "lu-blocked") ||
 			  !strcmp(argv[1], "lu-unrestored") ||
 			  !strcmp(argv[1], "lu-quiesced"))) {
@@ -2469,7 +2517,7 @@ int main(int argc, char **argv)
 				 strcmp(argv[1], "type1") &&
 				 strcmp(argv[1], "mapbench"))) {
 		fprintf(stderr, "usage: %s iommufd|type1|mapbench GMFS_DIR\n"
-			"       %s lu-prepare|lu-exit|lu-check|lu-blocked|lu-unrestored|lu-quiesced GMFS_DIR STATE\n"
+			"       %s lu-prepare|lu-exit|lu-aborted|lu-check|lu-blocked|lu-unrestored|lu-quiesced GMFS_DIR STATE\n"
 			"       %s lu-bench-prepare|lu-bench-check GMFS_DIR STATE MIB IOVA\n",
 			argv[0], argv[0], argv[0]);
 		return 2;
@@ -2523,6 +2571,8 @@ no_fs:
 		run_lu_unrestored();
 	} else if (!strcmp(mode, "lu-exit")) {
 		run_lu_exit(dir, argv[3]);
+	} else if (!strcmp(mode, "lu-aborted")) {
+		run_lu_aborted(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-blocked")) {
 		run_lu_blocked(dir, argv[3]);
 	} else if (!strcmp(mode, "lu-quiesced")) {
@@ -2540,7 +2590,8 @@ no_fs:
 	close_vfio();
 	/* lu-check gives edu back: its group stays in the inherited domain */
 	if (g.held || !strcmp(mode, "lu-prepare") ||
-	    !strcmp(mode, "lu-exit") || !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
+	    !strcmp(mode, "lu-exit") || !strcmp(mode, "lu-aborted") ||
+	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
 	    !strcmp(mode, "lu-quiesced"))
 		goto out;
 

@@ -5,6 +5,9 @@
 #   prepare STATE  map, attach, mark and hold edu through the next kexec
 #   exit STATE     after KHO finalize: the VMM prepare left holding edu
 #                  exits instead of calling reboot(); edu's DMA goes on
+#   abort STATE    before KHO finalize: prepare, finalize, the VMM
+#                  exits, then abort: iommufd lets edu go (its DMA to
+#                  the old IOVA faults), the closed iommufd's pins go
 #   check STATE    after a kexec that handed edu over: what the kernel
 #                  logged taking it back, then the new VMM's take-over,
 #                  replace and destroy (edu_dma lu-check), and the log of
@@ -71,6 +74,25 @@ exit)
 	/tests/edu_dma lu-exit $DIR "$2" || exit 1
 	! dmesg | grep 'left its domain\|DMAR: \[DMA' ||
 		fail "edu left the HWPT handed over when its VMM exited"
+	;;
+abort)
+	bdf=$(edu_bdf) || fail "no edu device"
+	fin=/sys/kernel/debug/kho/out/finalize
+	/tests/edu_dma lu-prepare $DIR "$2" || exit 1
+	echo 1 > $fin || fail "finalize"
+	/tests/edu_dma lu-exit $DIR "$2" || exit 1
+	echo 0 > $fin || fail "abort"
+	echo "ok: the handover is aborted with edu's VMM gone"
+	i=0
+	until dmesg | grep -q "$bdf: iommufd: live update: handover aborted"; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || fail "iommufd did not let edu go after the abort"
+		sleep 0.1
+	done
+	expect_edu_faults "$bdf"
+	/tests/edu_dma lu-aborted $DIR "$2" || exit 1
+	edu_faulted "$bdf"
+	echo "ok: edu's DMA to the old IOVA faulted"
 	;;
 check)
 	dmesg | grep 'DMAR: live update\|iommufd: live update'

@@ -691,6 +691,8 @@ static void lu_unpark_fn(struct work_struct *work)
 			return;
 		ictx = idev->ictx;
 		dev = idev->dev;
+		dev_info(dev,
+			 "iommufd: live update: handover aborted: the device its VMM closed is detached and unbound\n");
 		/* Parked again if a new handover hands its HWPT over */
 		iommufd_device_unbind(idev);
 		put_device(dev);
