@@ -82,7 +82,8 @@
  *   edu_dma lu-unrestored GMFS_DIR STATE	(iommufd could not restore)
  *
  * makes a DMA to L's old IOVA, which must fault: iommufd moved edu out of
- * the domain it could not take over.
+ * the domain it could not take over. A new VMM then takes edu over and
+ * DMAs through an IOAS of its own, and gives edu back.
  *
  *   edu_dma lu-quiesced GMFS_DIR STATE	(after a kexec that handed none over)
  *
@@ -2463,6 +2464,65 @@ out:
 	close(fd);
 }
 
+/* Anonymous memory a new VMM maps at L's old IOVA (lu-unrestored) */
+#define LU_NEW_SIZE	(64 * KiB)
+#define LU_NEW_SRC	(8 * KiB + 5)
+#define LU_NEW_DST	(40 * KiB + 9)
+
+/*
+ * A new VMM takes over a device whose inherited domain could not be: its
+ * group can be owned (vfio-pci and iommufd bind), and a DMA through a new
+ * IOAS that maps other memory at the old IOVA lands there.
+ */
+static void lu_new_vmm(void)
+{
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.length = LU_NEW_SIZE,
+		.iova = LU_IOVA,
+	};
+	struct edu e = { .fd = -1 };
+	uint8_t p[XFER], *buf;
+	uint32_t ioas;
+
+	if (bind_vfio() || iommufd_bind(&ioas))
+		return;
+	ok("a new VMM took edu over: vfio-pci and a new iommufd");
+	buf = mmap(NULL, LU_NEW_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED) {
+		fail("mmap: %s", strerror(errno));
+		return;
+	}
+	map.ioas_id = ioas;
+	map.user_va = (uintptr_t)buf;
+	at.pt_id = ioas;
+	if (ioctl(g.iommu_fd, IOMMU_IOAS_MAP, &map)) {
+		fail("IOMMU_IOAS_MAP at IOVA 0x%llx: %s", LU_IOVA,
+		     strerror(errno));
+		goto out;
+	}
+	if (ioctl(g.dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at)) {
+		fail("VFIO_DEVICE_ATTACH_IOMMUFD_PT(IOAS %u): %s", ioas,
+		     strerror(errno));
+		goto out;
+	}
+	if (edu_open(&e, g.dev_fd))
+		goto out;
+	pattern(p, XFER, 105);
+	memcpy(buf + LU_NEW_SRC, p, XFER);
+	if (!dma_to_dev(&e, LU_IOVA + LU_NEW_SRC) &&
+	    !dma_to_ram(&e, LU_IOVA + LU_NEW_DST))
+		check_landed("a DMA through the new VMM's IOAS, at L's old IOVA",
+			     buf, LU_NEW_SIZE, LU_NEW_DST, p, GUARD);
+	edu_close(&e);
+out:
+	munmap(buf, LU_NEW_SIZE);
+}
+
 static void run_lu_unrestored(void)
 {
 	struct edu e = { .fd = -1 };
@@ -2476,6 +2536,7 @@ static void run_lu_unrestored(void)
 	if (!dma_to_ram(&e, LU_IOVA + LU_DST_D))
 		ok("a DMA to L's old IOVA was made; it must fault");
 	edu_close(&e);
+	lu_new_vmm();
 }
 
 static void run_lu_quiesced(void)
@@ -2591,7 +2652,7 @@ no_fs:
 	/* lu-check gives edu back: its group stays in the inherited domain */
 	if (g.held || !strcmp(mode, "lu-prepare") ||
 	    !strcmp(mode, "lu-exit") || !strcmp(mode, "lu-aborted") ||
-	    !strcmp(mode, "lu-blocked") || !strcmp(mode, "lu-unrestored") ||
+	    !strcmp(mode, "lu-blocked") ||
 	    !strcmp(mode, "lu-quiesced"))
 		goto out;
 

@@ -29,6 +29,7 @@
 #include <linux/iommufd.h>
 #include <linux/kexec_handover.h>
 #include <linux/notifier.h>
+#include <linux/pci.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -48,14 +49,16 @@ static bool lu_finalized;
 /* What iommufd handed over of them (lu_handover.c), until abort */
 static struct folio *lu_handover;
 /*
- * Attaches and replaces hold it for read, finalize for write: a device is
- * attached where it was when its HWPT was handed over. Outside lu_lock.
+ * Attaches, replaces, detaches and the decision to keep a device hold it
+ * for read, finalize and abort for write: a device is attached where it
+ * was when its HWPT was handed over. Outside lu_lock.
  */
 static DECLARE_RWSEM(lu_attach_sem);
 /*
- * Devices unbound by their driver after finalize, left in the HWPT handed
- * over until the kexec (iommufd_lu_park()); and, once the handover is
- * aborted, those lu_unpark_work() is to detach and unbind. Under lu_lock.
+ * Devices kept for the handover and unbound by their driver, left in the
+ * HWPT handed over until the kexec (iommufd_lu_park()); and, once the
+ * handover is aborted, those lu_unpark_work is to detach and unbind.
+ * Under lu_lock.
  */
 static LIST_HEAD(lu_parked);
 static LIST_HEAD(lu_unparking);
@@ -576,7 +579,8 @@ static bool lu_hwpt_preserved(struct iommufd_hw_pagetable *hwpt)
 /**
  * iommufd_lu_attach_lock - keep the handover from being finalized
  *
- * Around an attach or replace, which then sees what finalize handed over.
+ * Around an attach, replace or detach, or the decision to keep a device
+ * for the handover, which then see what finalize handed over.
  */
 void iommufd_lu_attach_lock(void)
 {
@@ -599,7 +603,8 @@ void iommufd_lu_attach_unlock(void)
  * Once the handover is finalized, a device whose HWPT is handed over stays
  * in it, and no device joins such a HWPT: what the next kernel gets is
  * what was handed over. Called under iommufd_lu_attach_lock(). (Nor is
- * the device detached: see iommufd_lu_park().)
+ * the device detached: see iommufd_device_try_detach() and
+ * iommufd_device_lu_park_begin().)
  *
  * Return: true if the attach must fail with -EBUSY.
  */
@@ -622,61 +627,65 @@ bool iommufd_lu_attach_frozen(struct iommufd_device *idev,
  *
  * Called under iommufd_lu_attach_lock().
  *
- * Return: true if the finalized handover hands over the HWPT @idev is
- * attached to: the device stays in it until the kexec.
+ * Return: true if @idev is attached to a HWPT the finalized handover hands
+ * over: the device stays in it until the kexec.
  */
 bool iommufd_lu_detach_frozen(struct iommufd_device *idev)
 {
-	bool frozen;
+	struct iommufd_group *igroup = idev->igroup;
+	struct iommufd_device *cur;
+	bool frozen = false;
 
 	/* A mock device goes with its test object: it cannot stay */
 	if (iommufd_selftest_is_mock_dev(idev->dev))
 		return false;
-	mutex_lock(&idev->igroup->lock);
-	frozen = lu_hwpt_preserved(idev->igroup->hwpt);
-	mutex_unlock(&idev->igroup->lock);
+	mutex_lock(&igroup->lock);
+	if (lu_hwpt_preserved(igroup->hwpt))
+		list_for_each_entry(cur, &igroup->device_list, group_item)
+			frozen |= cur == idev;
+	mutex_unlock(&igroup->lock);
 	return frozen;
 }
 
 /**
  * iommufd_lu_park - keep a device in the HWPT handed over until the kexec
- * @idev: the device its driver detaches
- * @unbind: and unbinds
+ * @idev: a device kept for the handover (iommufd_device_lu_park_begin()),
+ *	  which its driver unbinds
  *
- * The VMM whose device is handed over need not be the process that calls
- * reboot(): it may exit after finalize, closing the device and iommufd.
- * The guest's DMA must go on all the same, through what is handed over.
- * So the detach is not done: the device stays attached (lu_parked), and
- * once its driver unbinds it too, it stays bound to its iommufd context,
- * owned for DMA (no other driver can take it), with a reference on the
- * device and on the context, whose IOAS keeps what the HWPT maps pinned.
- * The kexec ends it all; an abort of the handover detaches and unbinds the
- * parked devices (lu_unpark_work). Called under iommufd_lu_attach_lock().
+ * The device stays bound to its iommufd context, attached, and owned for
+ * DMA (no other driver or iommufd can take it). Its reference on the
+ * context keeps the context's objects (the HWPT, its IOAS and the IOAS's
+ * pins of what the HWPT maps) alive after the file is closed. The kexec
+ * ends it all; an abort of the handover, or the removal of the device,
+ * detaches and unbinds it (iommufd_device_lu_unpark()). Called with no
+ * lock held.
  *
- * Return: true if the device stays attached.
+ * Return: true if the device is parked, false if the handover no longer
+ * hands its HWPT over (it was aborted since): the caller unparks it.
  */
-bool iommufd_lu_park(struct iommufd_device *idev, bool unbind)
+bool iommufd_lu_park(struct iommufd_device *idev)
 {
-	if (!iommufd_lu_detach_frozen(idev))
-		return false;
-	WRITE_ONCE(idev->lu_parked, true);
-	if (!unbind)
-		return true;
-	get_device(idev->dev);
-	iommufd_ctx_get(idev->ictx);
-	mutex_lock(&lu_lock);
-	list_add_tail(&idev->lu_park_item, &lu_parked);
-	mutex_unlock(&lu_lock);
-	dev_info(idev->dev,
-		 "iommufd: live update: unbound after finalize, kept in the HWPT handed over until the kexec\n");
-	return true;
+	bool park;
+
+	iommufd_lu_attach_lock();
+	park = iommufd_lu_detach_frozen(idev);
+	if (park) {
+		get_device(idev->dev);
+		mutex_lock(&lu_lock);
+		list_add_tail(&idev->lu_park_item, &lu_parked);
+		mutex_unlock(&lu_lock);
+	}
+	iommufd_lu_attach_unlock();
+	if (park)
+		dev_info(idev->dev,
+			 "iommufd: live update: unbound after finalize, kept in the HWPT handed over until the kexec\n");
+	return park;
 }
 
 /* After an abort: detach and unbind the devices parked until the kexec */
 static void lu_unpark_fn(struct work_struct *work)
 {
 	struct iommufd_device *idev;
-	struct iommufd_ctx *ictx;
 	struct device *dev;
 
 	for (;;) {
@@ -689,16 +698,71 @@ static void lu_unpark_fn(struct work_struct *work)
 		mutex_unlock(&lu_lock);
 		if (!idev)
 			return;
-		ictx = idev->ictx;
 		dev = idev->dev;
 		dev_info(dev,
 			 "iommufd: live update: handover aborted: the device its VMM closed is detached and unbound\n");
 		/* Parked again if a new handover hands its HWPT over */
 		iommufd_device_unbind(idev);
 		put_device(dev);
-		iommufd_ctx_put(ictx);
 	}
 }
+
+#ifdef CONFIG_PCI
+/*
+ * A parked device going away: unpark it first, while its IOMMU group is
+ * still there. (Its handover fails: the IOMMU driver finds it gone.)
+ * Devices kept for a handover are PCI devices (the IOMMU drivers' rule).
+ */
+static int lu_bus_notify(struct notifier_block *nb, unsigned long action,
+			 void *data)
+{
+	struct iommufd_device *idev, *found = NULL;
+	struct device *dev = data;
+
+	if (action != BUS_NOTIFY_DEL_DEVICE)
+		return NOTIFY_DONE;
+	mutex_lock(&lu_lock);
+	list_for_each_entry(idev, &lu_parked, lu_park_item)
+		if (idev->dev == dev)
+			found = idev;
+	list_for_each_entry(idev, &lu_unparking, lu_park_item)
+		if (idev->dev == dev)
+			found = idev;
+	if (found)
+		list_del_init(&found->lu_park_item);
+	mutex_unlock(&lu_lock);
+	if (!found)
+		return NOTIFY_DONE;
+	dev_warn(dev,
+		 "iommufd: live update: removed while kept for the handover: detached, not handed over\n");
+	iommufd_device_lu_unpark(found);
+	put_device(dev);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block lu_bus_nb = {
+	.notifier_call = lu_bus_notify,
+};
+
+static int lu_bus_register(void)
+{
+	return bus_register_notifier(&pci_bus_type, &lu_bus_nb);
+}
+
+static void lu_bus_unregister(void)
+{
+	bus_unregister_notifier(&pci_bus_type, &lu_bus_nb);
+}
+#else
+static int lu_bus_register(void)
+{
+	return 0;
+}
+
+static void lu_bus_unregister(void)
+{
+}
+#endif
 
 /* Hand over the domain of every marked HWPT, or of none */
 static int lu_kho_finalize(struct kho_serialization *ser)
@@ -800,10 +864,18 @@ static struct notifier_block lu_kho_nb = {
  */
 int iommufd_lu_init(void)
 {
+	int rc;
+
 	if (!kho_is_enabled())
 		return 0;
 	iommufd_lu_handover_restore();
-	return register_kho_notifier(&lu_kho_nb);
+	rc = register_kho_notifier(&lu_kho_nb);
+	if (rc)
+		return rc;
+	rc = lu_bus_register();
+	if (rc)
+		unregister_kho_notifier(&lu_kho_nb);
+	return rc;
 }
 
 /**
@@ -811,7 +883,9 @@ int iommufd_lu_init(void)
  */
 void iommufd_lu_exit(void)
 {
-	if (kho_is_enabled())
-		unregister_kho_notifier(&lu_kho_nb);
+	if (!kho_is_enabled())
+		return;
+	lu_bus_unregister();
+	unregister_kho_notifier(&lu_kho_nb);
 	flush_work(&lu_unpark_work);
 }
