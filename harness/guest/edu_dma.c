@@ -1684,22 +1684,33 @@ static void lu_on_usr2(int sig __attribute__((unused)))
 /*
  * The VMM exits after the handover is finalized, before the kexec (as a
  * VMM that is not the one calling reboot() does): a detach is refused
- * first; then the device, iommufd and every mapping are closed, and
- * LU_EXIT says so, with the detach's errno. Never returns.
+ * first; then the device is closed, and opened and bound again to the
+ * same iommufd, which must be refused too (it would reset the device);
+ * then iommufd and every mapping are closed, and LU_EXIT says so, with
+ * the detach's and the bind's errno. Never returns.
  */
 static void __attribute__((noreturn)) lu_vmm_exit(struct edu *e)
 {
 	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
-	char buf[64];
-	int fd, err = 0;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	char buf[64], cdev[PATH_MAX];
+	int fd, err = 0, rebind = 0;
 
 	if (ioctl(g.dev_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt))
 		err = errno;
 	/* The device file is released once its BAR is unmapped too */
 	edu_close(e);
-	if (close(g.dev_fd) || close(g.iommu_fd))
+	if (close(g.dev_fd) || vfio_cdev(cdev, sizeof(cdev)))
 		_exit(1);
-	snprintf(buf, sizeof(buf), "detach %d\n", err);
+	fd = open(cdev, O_RDWR);
+	if (fd < 0)
+		_exit(1);
+	bind.iommufd = g.iommu_fd;
+	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		rebind = errno;
+	if (close(fd) || close(g.iommu_fd))
+		_exit(1);
+	snprintf(buf, sizeof(buf), "detach %d rebind %d\n", err, rebind);
 	fd = open(LU_EXIT ".new", O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || close(fd) ||
 	    rename(LU_EXIT ".new", LU_EXIT))
@@ -2189,7 +2200,7 @@ static void run_lu_exit(const char *dir, const char *state)
 	char path[PATH_MAX];
 	struct edu e = { .fd = -1 };
 	uint8_t pb[XFER], *l;
-	int pid = 0, err, i, fd;
+	int pid = 0, err, rebind, i, fd;
 	FILE *f;
 
 	if (lu_read_state(state))
@@ -2212,7 +2223,7 @@ static void run_lu_exit(const char *dir, const char *state)
 	for (i = 0; i < 1000 && access(LU_EXIT, F_OK); i++)
 		usleep(10000);
 	f = fopen(LU_EXIT, "r");
-	if (!f || fscanf(f, "detach %d", &err) != 1) {
+	if (!f || fscanf(f, "detach %d rebind %d", &err, &rebind) != 2) {
 		fail("the holder (pid %d) did not report its exit", pid);
 		if (f)
 			fclose(f);
@@ -2224,6 +2235,11 @@ static void run_lu_exit(const char *dir, const char *state)
 		     err ? strerror(err) : "success");
 	else
 		ok("VFIO_DEVICE_DETACH_IOMMUFD_PT after finalize: EBUSY");
+	if (rebind != EBUSY)
+		fail("VFIO_DEVICE_BIND_IOMMUFD of the closed device to the same iommufd: %s, expected EBUSY",
+		     rebind ? strerror(rebind) : "success");
+	else
+		ok("VFIO_DEVICE_BIND_IOMMUFD of the closed device to the same iommufd: EBUSY");
 	ok("the VMM (pid %d) closed edu, iommufd and its mappings", pid);
 	if (check_master("after the VMM exited"))
 		return;
@@ -2523,6 +2539,44 @@ out:
 	munmap(buf, LU_NEW_SIZE);
 }
 
+/*
+ * edu, bound to vfio-pci, has its group claimed and released through a
+ * VFIO container, as a type1 VMM starts, but without opening the device
+ * (lu_new_vmm() does that later): nothing reset edu or cleared its bus
+ * mastering, so a group blocked after a handover must stay blocked
+ * (checked by the DMA that follows faulting, with iommu=pt too).
+ */
+static int lu_container_claim(void)
+{
+	char path[PATH_MAX], grp[64];
+	int group = -1, container = -1, r = -1;
+
+	dev_path(path, sizeof(path), "iommu_group");
+	if (link_name(path, grp, sizeof(grp))) {
+		fail("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/%s", grp);
+	group = open(path, O_RDWR);
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (group < 0 || container < 0)
+		fail("open %s and /dev/vfio/vfio: %s", path, strerror(errno));
+	else if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		fail("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
+	else if (ioctl(group, VFIO_GROUP_UNSET_CONTAINER))
+		fail("VFIO_GROUP_UNSET_CONTAINER: %s", strerror(errno));
+	else
+		r = 0;
+	if (!r)
+		ok("edu's group %s claimed and released through a VFIO container, edu not opened",
+		   grp);
+	if (group >= 0)
+		close(group);
+	if (container >= 0)
+		close(container);
+	return r;
+}
+
 static void run_lu_unrestored(void)
 {
 	struct edu e = { .fd = -1 };
@@ -2531,7 +2585,7 @@ static void run_lu_unrestored(void)
 	/* Bus mastering on, or the DMA below could not fault */
 	if (check_master("through the kexec") || fails != n)
 		return;
-	if (sysfs_edu_open(&e))
+	if (bind_vfio() || lu_container_claim() || sysfs_edu_open(&e))
 		return;
 	if (!dma_to_ram(&e, LU_IOVA + LU_DST_D))
 		ok("a DMA to L's old IOVA was made; it must fault");

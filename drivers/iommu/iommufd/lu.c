@@ -64,6 +64,13 @@ static LIST_HEAD(lu_parked);
 static LIST_HEAD(lu_unparking);
 static void lu_unpark_fn(struct work_struct *work);
 static DECLARE_WORK(lu_unpark_work, lu_unpark_fn);
+/*
+ * Held by lu_unpark_work from taking a device off lu_unparking until its
+ * unbind returns, and by whoever must not miss a parked device meanwhile
+ * (its removal, a new bind): they wait for it to be unbound, or parked
+ * again. Taken before lu_attach_sem and lu_lock.
+ */
+static DEFINE_MUTEX(lu_unpark_mutex);
 
 /*
  * Every mapping of the IOAS is guestmemfs memory, which survives an update,
@@ -657,8 +664,9 @@ bool iommufd_lu_detach_frozen(struct iommufd_device *idev)
  * context keeps the context's objects (the HWPT, its IOAS and the IOAS's
  * pins of what the HWPT maps) alive after the file is closed. The kexec
  * ends it all; an abort of the handover, or the removal of the device,
- * detaches and unbinds it (iommufd_device_lu_unpark()). Called with no
- * lock held.
+ * detaches and unbinds it (iommufd_device_lu_unpark()). Called by the
+ * driver's unbind (for vfio, under its dev_set lock, as its binds are:
+ * see iommufd_lu_dev_parked()), from no iommufd lock.
  *
  * Return: true if the device is parked, false if the handover no longer
  * hands its HWPT over (it was aborted since): the caller unparks it.
@@ -689,6 +697,7 @@ static void lu_unpark_fn(struct work_struct *work)
 	struct device *dev;
 
 	for (;;) {
+		mutex_lock(&lu_unpark_mutex);
 		mutex_lock(&lu_lock);
 		idev = list_first_entry_or_null(&lu_unparking,
 						struct iommufd_device,
@@ -696,15 +705,59 @@ static void lu_unpark_fn(struct work_struct *work)
 		if (idev)
 			list_del_init(&idev->lu_park_item);
 		mutex_unlock(&lu_lock);
-		if (!idev)
+		if (!idev) {
+			mutex_unlock(&lu_unpark_mutex);
 			return;
+		}
 		dev = idev->dev;
 		dev_info(dev,
 			 "iommufd: live update: handover aborted: the device its VMM closed is detached and unbound\n");
 		/* Parked again if a new handover hands its HWPT over */
 		iommufd_device_unbind(idev);
+		mutex_unlock(&lu_unpark_mutex);
 		put_device(dev);
 	}
+}
+
+/* Under lu_lock: the parked or unparking iommufd_device of @dev, if any */
+static struct iommufd_device *lu_find_parked(struct device *dev)
+{
+	struct iommufd_device *idev;
+
+	lockdep_assert_held(&lu_lock);
+	list_for_each_entry(idev, &lu_parked, lu_park_item)
+		if (idev->dev == dev)
+			return idev;
+	list_for_each_entry(idev, &lu_unparking, lu_park_item)
+		if (idev->dev == dev)
+			return idev;
+	return NULL;
+}
+
+/**
+ * iommufd_lu_dev_parked - is a device kept for the handover, unbound?
+ * @dev: a device about to be bound to an iommufd context
+ *
+ * A device its VMM closed after finalize stays bound to that VMM's
+ * context, and owned by it (iommufd_lu_park()), until the kexec or an
+ * abort. It cannot be bound again meanwhile, not even to that context,
+ * which DMA ownership would allow: its new user's driver would reset it
+ * and stop the DMA the handover carries. An unbind that an abort started
+ * is waited for. For vfio, binds and the unbinds that park are serialized
+ * by its dev_set lock.
+ *
+ * Return: true if @dev is parked (the bind must fail with -EBUSY).
+ */
+bool iommufd_lu_dev_parked(struct device *dev)
+{
+	bool parked;
+
+	mutex_lock(&lu_unpark_mutex);
+	mutex_lock(&lu_lock);
+	parked = lu_find_parked(dev);
+	mutex_unlock(&lu_lock);
+	mutex_unlock(&lu_unpark_mutex);
+	return parked;
 }
 
 #ifdef CONFIG_PCI
@@ -716,26 +769,26 @@ static void lu_unpark_fn(struct work_struct *work)
 static int lu_bus_notify(struct notifier_block *nb, unsigned long action,
 			 void *data)
 {
-	struct iommufd_device *idev, *found = NULL;
+	struct iommufd_device *found;
 	struct device *dev = data;
 
 	if (action != BUS_NOTIFY_DEL_DEVICE)
 		return NOTIFY_DONE;
+	/* An unbind lu_unpark_work runs for it ends first */
+	mutex_lock(&lu_unpark_mutex);
 	mutex_lock(&lu_lock);
-	list_for_each_entry(idev, &lu_parked, lu_park_item)
-		if (idev->dev == dev)
-			found = idev;
-	list_for_each_entry(idev, &lu_unparking, lu_park_item)
-		if (idev->dev == dev)
-			found = idev;
+	found = lu_find_parked(dev);
 	if (found)
 		list_del_init(&found->lu_park_item);
 	mutex_unlock(&lu_lock);
+	if (found) {
+		dev_warn(dev,
+			 "iommufd: live update: removed while kept for the handover: detached, not handed over\n");
+		iommufd_device_lu_unpark(found);
+	}
+	mutex_unlock(&lu_unpark_mutex);
 	if (!found)
 		return NOTIFY_DONE;
-	dev_warn(dev,
-		 "iommufd: live update: removed while kept for the handover: detached, not handed over\n");
-	iommufd_device_lu_unpark(found);
 	put_device(dev);
 	return NOTIFY_OK;
 }
