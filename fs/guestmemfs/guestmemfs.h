@@ -92,8 +92,16 @@ struct gmfs_pinode {
 
 /* The live store: one per carve-out, independent of mounts. */
 struct gmfs_store {
-	/* Every change of the store; taken inside the VFS's locks. */
+	/*
+	 * Every change of the store; taken inside the VFS's locks, and held
+	 * only briefly: no zeroing is done under it.
+	 */
 	struct mutex lock;
+	/*
+	 * An inode's mode, owner and times, which change with no other store
+	 * state (atime at mmap()): not worth the store lock.
+	 */
+	spinlock_t attr_lock;
 	/* The span of the carve-out: block 0 is at @base */
 	phys_addr_t base, size;
 	/* Its ranges, sorted; the blocks between them are holes */
@@ -102,6 +110,8 @@ struct gmfs_store {
 	/* Blocks in the span, blocks in the ranges, free blocks */
 	unsigned long nr_blocks, capacity, free_blocks;
 	unsigned int free_inodes;
+	/* Grows whose blocks are taken, not yet zeroed and committed */
+	unsigned int growing;
 
 	struct gmfs_psb *psb;
 	struct gmfs_pinode *inodes;

@@ -331,13 +331,14 @@ static int gmfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 	return err;
 }
 
-/* Access and modification times are recorded as they change. */
+/*
+ * Access and modification times are recorded as they change, without the
+ * store lock: mmap() (file_accessed()) must not wait behind it.
+ */
 static int gmfs_update_time(struct inode *inode, int flags)
 {
 	generic_update_time(inode, flags);
-	mutex_lock(&gmfs.lock);
 	gmfs_store_sync_attrs(inode);
-	mutex_unlock(&gmfs.lock);
 	return 0;
 }
 

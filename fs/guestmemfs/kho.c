@@ -109,6 +109,17 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs.psb)
 		return 0;
+	/*
+	 * A grow zeroing its blocks outside the store lock has taken blocks
+	 * no file holds yet: the store is not one to hand over until it is
+	 * done, which may take seconds, and which a finalize cannot wait
+	 * for in the notifier chain. Finalize again then.
+	 */
+	if (gmfs.growing) {
+		pr_warn("guestmemfs: %u file(s) being grown: finalize once the grow is done\n",
+			gmfs.growing);
+		return -EBUSY;
+	}
 
 	fdt = folio_alloc(GFP_KERNEL | __GFP_ZERO, 0);
 	if (!fdt)

@@ -21,6 +21,7 @@ static_assert(sizeof(struct gmfs_psb) <= PAGE_SIZE);
 
 struct gmfs_store gmfs = {
 	.lock = __MUTEX_INITIALIZER(gmfs.lock),
+	.attr_lock = __SPIN_LOCK_UNLOCKED(gmfs.attr_lock),
 };
 
 /**
@@ -218,13 +219,16 @@ int gmfs_store_set_name(unsigned int ino, unsigned int parent,
 /**
  * gmfs_store_sync_attrs - record an inode's mode, owner and times
  * @inode: the VFS inode, whose attributes are the new ones
+ *
+ * Takes the attributes lock only: the caller may hold the store lock, or
+ * not.
  */
 void gmfs_store_sync_attrs(struct inode *inode)
 {
 	struct gmfs_pinode *p = gmfs_pinode(inode->i_ino);
 	struct timespec64 ts;
 
-	lockdep_assert_held(&gmfs.lock);
+	spin_lock(&gmfs.attr_lock);
 	p->mode = inode->i_mode;
 	p->uid = i_uid_read(inode);
 	p->gid = i_gid_read(inode);
@@ -237,6 +241,7 @@ void gmfs_store_sync_attrs(struct inode *inode)
 	ts = inode_get_ctime(inode);
 	p->ctime_sec = ts.tv_sec;
 	p->ctime_nsec = ts.tv_nsec;
+	spin_unlock(&gmfs.attr_lock);
 }
 
 static void gmfs_free_blocks(const u32 *map, unsigned long from,
@@ -340,20 +345,27 @@ static struct folio *gmfs_grow_map(unsigned int ino, unsigned long nr)
  * @ino: inode number
  * @size: the new size in bytes
  *
- * Growing takes and zeroes blocks; failing, it leaves the file as it was.
+ * Growing takes blocks under the store lock, zeroes them without it, and
+ * commits them under it again: statfs, namespace operations, other files'
+ * mmap() and KHO finalize do not wait for the zeroing of a large file
+ * (finalize fails with -EBUSY while a grow is under way, since the blocks
+ * it took belong to no file yet). A fatal signal stops the zeroing; the
+ * blocks are then given back. Failing, a grow leaves the file as it was.
  * Shrinking frees the blocks past the new size: the caller must have
  * unmapped them from user space first. Called with the file's
- * invalidate_lock held exclusively. The store lock is held throughout, so
- * a finalization never sees half a resize.
+ * invalidate_lock held exclusively, so no fault and no other resize of
+ * the file runs meanwhile.
  *
  * Return: 0; -ENOSPC if there are not enough free blocks; -EFBIG beyond
- * the largest block map; -EBUSY once finalized for kexec; -ENOMEM.
+ * the largest block map; -EBUSY once finalized for kexec; -ENOMEM;
+ * -EINTR if a fatal signal stopped the zeroing.
  */
 int gmfs_store_resize(unsigned int ino, loff_t size)
 {
 	struct gmfs_pinode *p = gmfs_pinode(ino);
 	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), old_nr, i;
-	struct folio *map = NULL;
+	struct folio *map;
+	u32 *blocks;
 	int err = 0;
 
 	if (nr > GMFS_MAX_FILE_BLOCKS)
@@ -384,23 +396,34 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 	if (nr <= old_nr)
 		goto done;
 
+	/*
+	 * The new blocks go past the file's end in its map (or in a larger
+	 * copy of it, installed at commit), where nothing looks yet.
+	 */
 	map = gmfs_grow_map(ino, nr);
 	if (!map) {
 		err = -ENOMEM;
 		goto out;
 	}
-	err = gmfs_take_blocks(folio_address(map), old_nr, nr - old_nr);
+	blocks = folio_address(map);
+	err = gmfs_take_blocks(blocks, old_nr, nr - old_nr);
+	if (err)
+		goto put_map;
+	gmfs.growing++;
+	mutex_unlock(&gmfs.lock);
+
 	/* Nothing of an earlier file, or an earlier kernel, may show. */
 	for (i = old_nr; !err && i < nr; i++) {
-		err = gmfs_zero_block(((u32 *)folio_address(map))[i], 0);
+		err = fatal_signal_pending(current) ? -EINTR :
+		      gmfs_zero_block(blocks[i], 0);
 		cond_resched();
 	}
+
+	mutex_lock(&gmfs.lock);
+	gmfs.growing--;
 	if (err) {
-		if (err != -ENOSPC)
-			gmfs_free_blocks(folio_address(map), old_nr, nr);
-		if (map != gmfs.maps[ino])
-			folio_put(map);
-		goto out;
+		gmfs_free_blocks(blocks, old_nr, nr);
+		goto put_map;
 	}
 	if (map != gmfs.maps[ino]) {
 		struct folio *old = gmfs.maps[ino];
@@ -414,6 +437,10 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 done:
 	p->nr_blocks = nr;
 	p->size = size;
+	goto out;
+put_map:
+	if (map != gmfs.maps[ino])
+		folio_put(map);
 out:
 	mutex_unlock(&gmfs.lock);
 	return err;
