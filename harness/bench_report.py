@@ -85,8 +85,12 @@ def gmfs_sections(d, recs):
     if touch:
         lines += ['## guestmemfs: sizing a 1 GiB file and writing every byte of it '
                   'through a mapping', '',
-                  'guestmemfs allocates and zeroes blocks when a file grows '
-                  '(ftruncate), hugetlbfs and tmpfs when a page is first touched.', '',
+                  'guestmemfs allocates blocks when a file grows (ftruncate): '
+                  'blocks cleared ahead of time by its background thread '
+                  '(guestmemfs-cleared-ahead) need no clearing; with that off and '
+                  'the blocks freed since, the grow clears them '
+                  '(guestmemfs-clearing). hugetlbfs and tmpfs allocate and clear '
+                  'a page when it is first touched.', '',
                   '| filesystem | page faults | ftruncate | first write of every byte '
                   '| total |', '|---|---|---|---|---|']
         lines += ['| %s | %s | %.1f ms | %.1f ms | %.1f ms |' % (

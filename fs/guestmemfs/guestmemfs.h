@@ -112,6 +112,15 @@ struct gmfs_store {
 	unsigned int free_inodes;
 	/* Grows whose blocks are taken, not yet zeroed and committed */
 	unsigned int growing;
+	/*
+	 * Free blocks known to read zeros (zero.c), not handed over; NULL
+	 * without a thread to clear them. The block it is clearing, or
+	 * GMFS_NO_BLOCK; where grows wait for it to be done, and a finalize
+	 * for the grows under way to end.
+	 */
+	unsigned long *clean;
+	unsigned long zeroing, zeroing_nr;
+	wait_queue_head_t zero_wait;
 
 	struct gmfs_psb *psb;
 	struct gmfs_pinode *inodes;
@@ -129,6 +138,8 @@ struct gmfs_store {
 };
 
 extern struct gmfs_store gmfs;
+
+#define GMFS_NO_BLOCK	ULONG_MAX
 
 /* carveout.c */
 const struct range *gmfs_carveout(unsigned int *nr);
@@ -154,6 +165,12 @@ static inline struct gmfs_pinode *gmfs_pinode(unsigned int ino)
 {
 	return &gmfs.inodes[ino];
 }
+
+/* zero.c */
+int gmfs_zero_run(unsigned long block, unsigned long nr, bool for_grow);
+void gmfs_zero_kick(void);
+void gmfs_zero_wait(const u32 *blocks, unsigned long nr);
+int gmfs_zero_init(void);
 
 /* inode.c */
 struct inode *gmfs_iget(struct super_block *sb, unsigned int ino);

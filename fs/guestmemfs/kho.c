@@ -101,6 +101,21 @@ static int gmfs_build_fdt(void *fdt, size_t size)
 	       fdt_finish(fdt);
 }
 
+/* Thawed after a failed finalize or an abort: undo what frozen deferred */
+static void gmfs_thaw(void)
+{
+	unsigned int ino;
+
+	lockdep_assert_held(&gmfs.lock);
+	gmfs.frozen = false;
+	/* What was released while frozen can go now. */
+	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++)
+		if (gmfs_pinode(ino)->flags & GMFS_INODE_FREE_ON_THAW)
+			gmfs_store_free_inode(ino);
+	/* The zeroing thread rests while frozen */
+	gmfs_zero_kick();
+}
+
 static int gmfs_kho_finalize(struct kho_serialization *ser)
 {
 	struct folio *fdt;
@@ -109,32 +124,33 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs.psb)
 		return 0;
+
 	/*
-	 * A grow zeroing its blocks outside the store lock has taken blocks
-	 * no file holds yet: the store is not one to hand over until it is
-	 * done, which may take seconds, and which a finalize cannot wait
-	 * for in the notifier chain. Finalize again then.
+	 * From here on the store does not change. A grow under way holds
+	 * blocks no file has yet: seeing the store frozen, it gives them
+	 * back and fails with -EBUSY, as a grow after finalize does. Wait
+	 * for that, without the store lock, which it needs.
 	 */
-	if (gmfs.growing) {
-		pr_warn("guestmemfs: %u file(s) being grown: finalize once the grow is done\n",
-			gmfs.growing);
-		return -EBUSY;
+	gmfs.frozen = true;
+	while (gmfs.growing) {
+		mutex_unlock(&gmfs.lock);
+		wait_event(gmfs.zero_wait, !READ_ONCE(gmfs.growing));
+		mutex_lock(&gmfs.lock);
 	}
 
+	err = -ENOMEM;
 	fdt = folio_alloc(GFP_KERNEL | __GFP_ZERO, 0);
 	if (!fdt)
-		return -ENOMEM;
-	if (gmfs_build_fdt(folio_address(fdt), folio_size(fdt))) {
-		folio_put(fdt);
-		return -ENOSPC;
-	}
+		goto thaw;
+	err = -ENOSPC;
+	if (gmfs_build_fdt(folio_address(fdt), folio_size(fdt)))
+		goto put_fdt;
 
-	gmfs.frozen = true;
 	gmfs_unpreserve_stop = NULL;
 	err = gmfs_walk_folios(gmfs_preserve_one);
 	if (err) {
 		gmfs_walk_folios(gmfs_unpreserve_until);
-		goto thaw;
+		goto put_fdt;
 	}
 	err = kho_preserve_folio(fdt);
 	if (err)
@@ -150,16 +166,15 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 unpreserve:
 	gmfs_unpreserve_stop = NULL;
 	gmfs_walk_folios(gmfs_unpreserve_until);
-thaw:
-	gmfs.frozen = false;
+put_fdt:
 	folio_put(fdt);
+thaw:
+	gmfs_thaw();
 	return err;
 }
 
 static void gmfs_kho_abort(void)
 {
-	unsigned int ino;
-
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs_kho_fdt)
 		return;
@@ -168,12 +183,7 @@ static void gmfs_kho_abort(void)
 	gmfs_kho_fdt = NULL;
 	gmfs_unpreserve_stop = NULL;
 	gmfs_walk_folios(gmfs_unpreserve_until);
-	gmfs.frozen = false;
-
-	/* What was released while frozen can go now. */
-	for (ino = GMFS_ROOT_INO + 1; ino < GMFS_MAX_INODES; ino++)
-		if (gmfs_pinode(ino)->flags & GMFS_INODE_FREE_ON_THAW)
-			gmfs_store_free_inode(ino);
+	gmfs_thaw();
 }
 
 static int gmfs_kho_notifier(struct notifier_block *nb, unsigned long event,

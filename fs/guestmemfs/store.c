@@ -22,6 +22,8 @@ static_assert(sizeof(struct gmfs_psb) <= PAGE_SIZE);
 struct gmfs_store gmfs = {
 	.lock = __MUTEX_INITIALIZER(gmfs.lock),
 	.attr_lock = __SPIN_LOCK_UNLOCKED(gmfs.attr_lock),
+	.zeroing = GMFS_NO_BLOCK,
+	.zero_wait = __WAIT_QUEUE_HEAD_INITIALIZER(gmfs.zero_wait),
 };
 
 /**
@@ -244,6 +246,12 @@ void gmfs_store_sync_attrs(struct inode *inode)
 	spin_unlock(&gmfs.attr_lock);
 }
 
+/* Cleared by the thread since it was last freed (see zero.c) */
+static bool gmfs_block_clean(unsigned long block)
+{
+	return gmfs.clean && test_bit(block, gmfs.clean);
+}
+
 static void gmfs_free_blocks(const u32 *map, unsigned long from,
 			     unsigned long to)
 {
@@ -254,6 +262,9 @@ static void gmfs_free_blocks(const u32 *map, unsigned long from,
 		__clear_bit(map[i], gmfs.bitmap);
 	}
 	gmfs.free_blocks += to - from;
+	/* Dirty: for the thread to clear ahead of the next grow */
+	if (to > from)
+		gmfs_zero_kick();
 }
 
 /**
@@ -345,12 +356,13 @@ static struct folio *gmfs_grow_map(unsigned int ino, unsigned long nr)
  * @ino: inode number
  * @size: the new size in bytes
  *
- * Growing takes blocks under the store lock, zeroes them without it, and
- * commits them under it again: statfs, namespace operations, other files'
- * mmap() and KHO finalize do not wait for the zeroing of a large file
- * (finalize fails with -EBUSY while a grow is under way, since the blocks
- * it took belong to no file yet). A fatal signal stops the zeroing; the
- * blocks are then given back. Failing, a grow leaves the file as it was.
+ * Growing takes blocks under the store lock, clears without it those the
+ * zeroing thread has not cleared already (zero.c), and commits them under
+ * it again: statfs, namespace operations, other files' mmap() and KHO
+ * finalize do not wait for the zeroing of a large file. A fatal signal
+ * stops the zeroing, and so does a KHO finalize (-EBUSY, as for a grow
+ * after it): the blocks are then given back. Failing, a grow leaves the
+ * file as it was.
  * Shrinking frees the blocks past the new size: the caller must have
  * unmapped them from user space first. Called with the file's
  * invalidate_lock held exclusively, so no fault and no other resize of
@@ -358,12 +370,12 @@ static struct folio *gmfs_grow_map(unsigned int ino, unsigned long nr)
  *
  * Return: 0; -ENOSPC if there are not enough free blocks; -EFBIG beyond
  * the largest block map; -EBUSY once finalized for kexec; -ENOMEM;
- * -EINTR if a fatal signal stopped the zeroing.
+ * -EINTR if a fatal signal stopped the zeroing, -EBUSY if a finalize did.
  */
 int gmfs_store_resize(unsigned int ino, loff_t size)
 {
 	struct gmfs_pinode *p = gmfs_pinode(ino);
-	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), old_nr, i;
+	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), old_nr, i, run;
 	struct folio *map;
 	u32 *blocks;
 	int err = 0;
@@ -412,19 +424,37 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 	gmfs.growing++;
 	mutex_unlock(&gmfs.lock);
 
-	/* Nothing of an earlier file, or an earlier kernel, may show. */
-	for (i = old_nr; !err && i < nr; i++) {
-		err = fatal_signal_pending(current) ? -EINTR :
-		      gmfs_zero_block(blocks[i], 0);
-		cond_resched();
+	/*
+	 * Nothing of an earlier file, or an earlier kernel, may show: clear
+	 * every block the thread has not cleared already, a run of
+	 * contiguous blocks at a time. Their clean bits cannot change while
+	 * the blocks are taken.
+	 */
+	for (i = old_nr; !err && i < nr; i = run) {
+		for (run = i; run < nr && blocks[run] == blocks[i] + run - i &&
+		     !gmfs_block_clean(blocks[run]); run++)
+			;
+		if (run > i)
+			err = gmfs_zero_run(blocks[i], run - i, true);
+		else
+			run++;
 	}
 
 	mutex_lock(&gmfs.lock);
-	gmfs.growing--;
+	if (!err)
+		gmfs_zero_wait(blocks + old_nr, nr - old_nr);
+	/* A finalize came in: it waits for the blocks to be given back */
+	if (!err && gmfs.frozen)
+		err = -EBUSY;
+	if (!--gmfs.growing)
+		wake_up_all(&gmfs.zero_wait);
 	if (err) {
 		gmfs_free_blocks(blocks, old_nr, nr);
 		goto put_map;
 	}
+	if (gmfs.clean)
+		for (i = old_nr; i < nr; i++)
+			clear_bit(blocks[i], gmfs.clean);
 	if (map != gmfs.maps[ino]) {
 		struct folio *old = gmfs.maps[ino];
 

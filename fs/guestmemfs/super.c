@@ -205,6 +205,12 @@ static int __init gmfs_init(void)
 		if (err)
 			pr_err("cannot set the carve-out up: %d\n", err);
 	}
+	if (gmfs.psb && !gmfs.broken) {
+		err = gmfs_zero_init();
+		if (err)
+			pr_warn("free blocks are not cleared ahead of time: %d\n",
+				err);
+	}
 	err = gmfs_kho_init();
 	if (err)
 		pr_err("cannot register for kexec handover: %d\n", err);

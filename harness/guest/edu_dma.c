@@ -1823,6 +1823,39 @@ static int sysfs_pci_command(uint16_t *cmd)
 	return n == sizeof(*cmd) ? 0 : -1;
 }
 
+/*
+ * The kernel stopped edu when nothing carried its DMA on any more: its bus
+ * mastering is off (@when names the check). Set it again through sysfs,
+ * as a stray config write could: the IOMMU must block edu all the same,
+ * which the caller checks with a DMA.
+ */
+static int lu_master_again(const char *when)
+{
+	char path[PATH_MAX];
+	uint16_t cmd;
+	int fd, n;
+
+	if (sysfs_pci_command(&cmd))
+		return -1;
+	if (cmd & PCI_COMMAND_MASTER) {
+		fail("PCI_COMMAND 0x%04x %s: bus mastering still on", cmd, when);
+		return -1;
+	}
+	ok("PCI_COMMAND 0x%04x %s: bus mastering cleared", cmd, when);
+	cmd |= PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY;
+	dev_path(path, sizeof(path), "config");
+	fd = open(path, O_WRONLY);
+	n = fd < 0 ? -1 : pwrite(fd, &cmd, sizeof(cmd), PCI_COMMAND);
+	if (fd >= 0)
+		close(fd);
+	if (n != sizeof(cmd)) {
+		fail("set bus mastering through %s: %s", path, strerror(errno));
+		return -1;
+	}
+	ok("bus mastering set again through sysfs: only the IOMMU stops edu now");
+	return 0;
+}
+
 /* Bus mastering still on, read through sysfs: a check named by @when */
 static int check_master(const char *when)
 {
@@ -2458,7 +2491,8 @@ static void run_lu_aborted(const char *dir, const char *state)
 	l = lu_map_l(path, &fd);
 	if (!l)
 		return;
-	if (sysfs_edu_open(&e) || dma_to_ram(&e, LU_IOVA + LU_DST_D))
+	if (lu_master_again("after the abort") || sysfs_edu_open(&e) ||
+	    dma_to_ram(&e, LU_IOVA + LU_DST_D))
 		goto out;
 	i = first_nonzero(l + LU_DST_D - GUARD, XFER + 2 * GUARD);
 	if (i >= 0)
@@ -2582,8 +2616,8 @@ static void run_lu_unrestored(void)
 	struct edu e = { .fd = -1 };
 	int n = fails;
 
-	/* Bus mastering on, or the DMA below could not fault */
-	if (check_master("through the kexec") || fails != n)
+	/* Bus mastering on again, or the DMA below could not fault */
+	if (lu_master_again("once iommufd gave edu up") || fails != n)
 		return;
 	if (bind_vfio() || lu_container_claim() || sysfs_edu_open(&e))
 		return;

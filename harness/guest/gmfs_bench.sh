@@ -4,8 +4,9 @@
 #
 # The guestmemfs figures of make bench, one "BENCH:" line each:
 #   touch    page faults and time to size a 1 GiB file and write every
-#            byte of it through a mapping, in guestmemfs, hugetlbfs
-#            (2 MiB pages) and tmpfs
+#            byte of it through a mapping, in guestmemfs (on blocks
+#            cleared ahead of time, and clearing them), hugetlbfs (2 MiB
+#            pages) and tmpfs
 #   meminfo  what the kernel reserved at boot and how it mapped memory,
 #            to compare a boot with a guestmemfs carve-out with one that
 #            has the same memory in hugetlbfs
@@ -14,6 +15,19 @@
 #            kexec itself, from the serial console)
 UTIL=/tests/filesystems/guestmemfs/gmfs_util
 fail() { echo "FAIL: $*"; exit 1; }
+
+AHEAD=/sys/module/guestmemfs/parameters/zero_ahead
+CLEAN=/sys/kernel/debug/guestmemfs/clean_blocks
+
+# Until every free block of /mnt/g is cleared ahead of time (up to 2 min)
+wait_clean() {
+	i=0
+	while [ "$(cat $CLEAN)" != "$(stat -f -c %f /mnt/g)" ]; do
+		i=$((i + 1))
+		[ $i -lt 1200 ] || fail "free blocks not cleared ahead: $(cat $CLEAN)"
+		sleep 0.1
+	done
+}
 
 touch_one() {
 	res=$($UTIL touch "$2" 1073741824) || fail "touch $2: $res"
@@ -27,7 +41,15 @@ touch)
 	mount -t guestmemfs none /mnt/g || fail "mount guestmemfs"
 	mount -t hugetlbfs -o pagesize=2M none /mnt/h || fail "mount hugetlbfs"
 	mount -t tmpfs -o size=2G none /mnt/t || fail "mount tmpfs"
-	touch_one guestmemfs /mnt/g/f
+	# Grows on blocks the kernel cleared ahead of time, then, with that
+	# off and every free block freed since (dirty), grows that clear them
+	echo 1 > $AHEAD || fail "no $AHEAD"
+	wait_clean
+	touch_one guestmemfs-cleared-ahead /mnt/g/f
+	echo 0 > $AHEAD
+	$UTIL fill-rest /mnt/g/d > /dev/null || fail "fill-rest"
+	touch_one guestmemfs-clearing /mnt/g/f
+	echo 1 > $AHEAD
 	touch_one hugetlbfs-2M /mnt/h/f
 	touch_one tmpfs /mnt/t/f
 	;;

@@ -690,11 +690,27 @@ bool iommufd_lu_park(struct iommufd_device *idev)
 	return park;
 }
 
+/* Under lu_lock: the parked or unparking iommufd_device of @dev, if any */
+static struct iommufd_device *lu_find_parked(struct device *dev)
+{
+	struct iommufd_device *idev;
+
+	lockdep_assert_held(&lu_lock);
+	list_for_each_entry(idev, &lu_parked, lu_park_item)
+		if (idev->dev == dev)
+			return idev;
+	list_for_each_entry(idev, &lu_unparking, lu_park_item)
+		if (idev->dev == dev)
+			return idev;
+	return NULL;
+}
+
 /* After an abort: detach and unbind the devices parked until the kexec */
 static void lu_unpark_fn(struct work_struct *work)
 {
 	struct iommufd_device *idev;
 	struct device *dev;
+	bool parked;
 
 	for (;;) {
 		mutex_lock(&lu_unpark_mutex);
@@ -710,28 +726,17 @@ static void lu_unpark_fn(struct work_struct *work)
 			return;
 		}
 		dev = idev->dev;
-		dev_info(dev,
-			 "iommufd: live update: handover aborted: the device its VMM closed is detached and unbound\n");
 		/* Parked again if a new handover hands its HWPT over */
 		iommufd_device_unbind(idev);
+		mutex_lock(&lu_lock);
+		parked = lu_find_parked(dev);
+		mutex_unlock(&lu_lock);
 		mutex_unlock(&lu_unpark_mutex);
+		if (!parked)
+			dev_info(dev,
+				 "iommufd: live update: handover aborted: the device its VMM closed was detached and unbound\n");
 		put_device(dev);
 	}
-}
-
-/* Under lu_lock: the parked or unparking iommufd_device of @dev, if any */
-static struct iommufd_device *lu_find_parked(struct device *dev)
-{
-	struct iommufd_device *idev;
-
-	lockdep_assert_held(&lu_lock);
-	list_for_each_entry(idev, &lu_parked, lu_park_item)
-		if (idev->dev == dev)
-			return idev;
-	list_for_each_entry(idev, &lu_unparking, lu_park_item)
-		if (idev->dev == dev)
-			return idev;
-	return NULL;
 }
 
 /**

@@ -151,6 +151,92 @@ static long minflt(void)
 	return ru.ru_minflt;
 }
 
+#define CLEAN_BLOCKS	"/sys/kernel/debug/guestmemfs/clean_blocks"
+#define ZERO_AHEAD	"/sys/module/guestmemfs/parameters/zero_ahead"
+
+/* Free blocks the kernel has cleared ahead of time, or -1 */
+static long clean_blocks(void)
+{
+	long n = -1;
+	FILE *f = fopen(CLEAN_BLOCKS, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Set zero_ahead; returns its old value ('Y' or 'N'), or 0 */
+static char set_zero_ahead(char v)
+{
+	char old = 0;
+	int fd = open(ZERO_AHEAD, O_RDWR);
+
+	if (fd < 0)
+		return 0;
+	if (read(fd, &old, 1) != 1 || pwrite(fd, &v, 1, 0) != 1)
+		old = 0;
+	close(fd);
+	return old;
+}
+
+/* Wait, up to a minute, until every free block is clean */
+static bool all_free_clean(void)
+{
+	int i;
+
+	for (i = 0; i < 1200; i++) {
+		if (clean_blocks() == (long)free_blocks())
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* A file of @nr blocks, every byte @c, then removed: @nr dirty blocks */
+static int dirty_blocks(const char *dir, unsigned long nr, int c)
+{
+	int fd = make_file(dir, "dirty", nr * BLK, 0600);
+	char path[4096];
+	void *p;
+
+	if (fd < 0)
+		return -1;
+	p = map(fd, nr * BLK);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	memset(p, c, nr * BLK);
+	munmap(p, nr * BLK);
+	snprintf(path, sizeof(path), "%s/dirty", dir);
+	return unlink(path);
+}
+
+/*
+ * Make every free block dirty, with clearing ahead of time off, so that a
+ * grow has to clear its blocks itself. Returns zero_ahead's old value.
+ */
+static char dirty_free_blocks(const char *dir)
+{
+	char old = set_zero_ahead('N');
+	unsigned long nr = free_blocks();
+	int fd;
+
+	if (nr == -1UL || nr < 2)
+		return old;
+	fd = make_file(dir, "dirty", (nr - 1) * BLK, 0600);
+	if (fd >= 0) {
+		char path[4096];
+
+		close(fd);
+		snprintf(path, sizeof(path), "%s/dirty", dir);
+		unlink(path);
+	}
+	return old;
+}
+
 FIXTURE(gmfs) {
 	char dir[1024];
 };
@@ -169,6 +255,8 @@ FIXTURE_SETUP(gmfs)
 FIXTURE_TEARDOWN(gmfs)
 {
 	rm_rf(self->dir);
+	/* On by default; a test that turned it off may have stopped early */
+	set_zero_ahead('Y');
 }
 
 /* stat() says what was created, and statfs() counts 2 MiB blocks. */
@@ -1059,6 +1147,26 @@ static void grow_child(int fd, off_t size, struct grow_state *st)
 }
 
 /*
+ * Wait until the child's grow has taken its blocks (statfs counts fewer
+ * free than @before), which it does before it clears them, or has ended.
+ */
+static bool grow_started(struct grow_state *st, unsigned long before)
+{
+	int i;
+
+	while (!st_get(&st->started))
+		sched_yield();
+	for (i = 0; i < 100000; i++) {
+		if (free_blocks() < before)
+			return true;
+		if (st_get(&st->done))
+			return false;
+		sched_yield();
+	}
+	return false;
+}
+
+/*
  * While one task grows a large file, which zeroes its new blocks, others
  * go on: statfs, creating and removing a file, and mapping and touching
  * another file each complete, several times over, before the grow is
@@ -1068,16 +1176,19 @@ static void grow_child(int fd, off_t size, struct grow_state *st)
 TEST_F(gmfs, grow_does_not_stall_others)
 {
 	struct grow_state *st;
+	unsigned long before;
 	long slowest = 0, ms;
 	off_t size = big_grow();
 	int fd, small, rounds = 0, status;
 	struct timespec t0;
-	char path[4096];
+	char path[4096], old;
 	pid_t pid;
 	char *p;
 
 	if (!size)
 		SKIP(return, "not enough free space for a large grow");
+	/* Blocks cleared ahead of time would make the grow instant */
+	old = dirty_free_blocks(self->dir);
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, st);
@@ -1085,14 +1196,13 @@ TEST_F(gmfs, grow_does_not_stall_others)
 	ASSERT_LE(0, small);
 	fd = make_file(self->dir, "big", 0, 0600);
 	ASSERT_LE(0, fd);
+	before = free_blocks();
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid)
 		grow_child(fd, size, st);
-	while (!st_get(&st->started))
-		sched_yield();
-	/* Well inside the grow's zeroing, on the old code under the lock */
-	usleep(100000);
+	/* Until the grow has taken its blocks: it is clearing them now */
+	ASSERT_TRUE(grow_started(st, before));
 	snprintf(path, sizeof(path), "%s/f", self->dir);
 	while (!st_get(&st->done)) {
 		struct statfs sfs;
@@ -1123,6 +1233,8 @@ TEST_F(gmfs, grow_does_not_stall_others)
 	close(fd);
 	close(small);
 	munmap(st, sizeof(*st));
+	if (old)
+		set_zero_ahead(old);
 }
 
 /*
@@ -1136,14 +1248,15 @@ TEST_F(gmfs, grow_killed)
 	off_t size = big_grow();
 	int fd, status;
 	struct stat sb;
+	char *p, old;
 	pid_t pid;
-	char *p;
 
 	if (!size)
 		SKIP(return, "not enough free space for a large grow");
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, st);
+	old = dirty_free_blocks(self->dir);
 	fd = make_file(self->dir, "big", BLK, 0600);
 	ASSERT_LE(0, fd);
 	p = map(fd, BLK);
@@ -1154,13 +1267,11 @@ TEST_F(gmfs, grow_killed)
 	ASSERT_LE(0, pid);
 	if (!pid)
 		grow_child(fd, size, st);
-	while (!st_get(&st->started))
-		sched_yield();
-	usleep(100000);
+	ASSERT_TRUE(grow_started(st, before));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFSIGNALED(status));
-	ksft_print_msg("killed 100 ms into a %lld MiB grow; the grow %s\n",
+	ksft_print_msg("killed a %lld MiB grow once it took its blocks; the grow %s\n",
 		       (long long)(size >> 20),
 		       st_get(&st->done) ? "had completed" : "was stopped");
 	EXPECT_FALSE(st_get(&st->done));
@@ -1172,6 +1283,117 @@ TEST_F(gmfs, grow_killed)
 	munmap(p, BLK);
 	close(fd);
 	munmap(st, sizeof(*st));
+	if (old)
+		set_zero_ahead(old);
+}
+
+/* Grow a new file to @nr blocks; every byte must be zero. Returns ms. */
+static long grow_zeros(struct __test_metadata *_metadata, const char *dir,
+		       const char *name, unsigned long nr)
+{
+	static const char zeros[4096];
+	struct timespec t0;
+	unsigned long off;
+	long ms;
+	char *p;
+	int fd;
+
+	fd = make_file(dir, name, 0, 0600);
+	EXPECT_LE(0, fd);
+	if (fd < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	EXPECT_EQ(0, ftruncate(fd, nr * BLK));
+	ms = ms_since(&t0);
+	p = map(fd, nr * BLK);
+	close(fd);
+	EXPECT_NE(MAP_FAILED, p);
+	if (p == MAP_FAILED)
+		return -1;
+	for (off = 0; off < nr * BLK; off += sizeof(zeros))
+		if (memcmp(p + off, zeros, sizeof(zeros)))
+			break;
+	EXPECT_EQ(nr * BLK, off);
+	munmap(p, nr * BLK);
+	return ms;
+}
+
+/*
+ * Free blocks are cleared ahead of time: after a file full of data is
+ * removed, the kernel clears its blocks in the background, and a grow
+ * takes them as they are (zeros, and the count of clean blocks goes
+ * down by as many). With zero_ahead off, a grow clears dirty blocks
+ * itself. Both grows' times are reported, not asserted.
+ */
+TEST_F_TIMEOUT(gmfs, zero_ahead, 180)
+{
+	unsigned long nr = free_blocks();
+	long clean, ms_clean, ms_dirty;
+	char old;
+
+	ASSERT_LE(0, clean_blocks()) TH_LOG("no %s", CLEAN_BLOCKS);
+	old = set_zero_ahead('Y');
+	ASSERT_NE(0, old) TH_LOG("no %s", ZERO_AHEAD);
+	if (nr < 16)
+		SKIP(goto out, "not enough free space");
+	nr = (nr - 8 < 256 ? nr - 8 : 256);
+
+	ASSERT_EQ(0, dirty_blocks(self->dir, nr, 0xa5));
+	EXPECT_TRUE(all_free_clean()) TH_LOG("%ld of %lu free blocks clean",
+					     clean_blocks(), free_blocks());
+	clean = clean_blocks();
+	ms_clean = grow_zeros(_metadata, self->dir, "clean", nr);
+	EXPECT_EQ(clean - (long)nr, clean_blocks());
+
+	set_zero_ahead('N');
+	ASSERT_EQ(0, dirty_blocks(self->dir, nr, 0x5a));
+	ms_dirty = grow_zeros(_metadata, self->dir, "dirty2", nr);
+	ksft_print_msg("grow of %lu MiB: %ld ms on blocks cleared ahead, %ld ms clearing them\n",
+		       nr * 2, ms_clean, ms_dirty);
+out:
+	set_zero_ahead(old);
+}
+
+/*
+ * A grow may take blocks the background clearing is working on: what is
+ * written to the file right after must stay, the clearing never lands
+ * after the grow.
+ */
+TEST_F(gmfs, zero_ahead_race)
+{
+	unsigned long nr = free_blocks(), i;
+	int fd, round;
+	char old, *p;
+
+	old = set_zero_ahead('Y');
+	ASSERT_NE(0, old) TH_LOG("no %s", ZERO_AHEAD);
+	if (nr < 16)
+		SKIP(goto out, "not enough free space");
+	nr = (nr - 8 < 128 ? nr - 8 : 128);
+	for (round = 0; round < 4; round++) {
+		char name[32], path[4096];
+
+		ASSERT_EQ(0, dirty_blocks(self->dir, nr, 0xa5));
+		/* The thread is at work on those blocks now */
+		snprintf(name, sizeof(name), "race%d", round);
+		fd = make_file(self->dir, name, nr * BLK, 0600);
+		ASSERT_LE(0, fd);
+		p = map(fd, nr * BLK);
+		ASSERT_NE(MAP_FAILED, p);
+		for (i = 0; i < nr; i++)
+			memset(p + i * BLK, 0x3c + round, BLK);
+		usleep(300000);
+		for (i = 0; i < nr * BLK; i += 4096)
+			if (p[i] != 0x3c + round || p[i + 4095] != 0x3c + round)
+				break;
+		EXPECT_EQ(nr * BLK, i) TH_LOG("round %d: data lost at %lu", round, i);
+		munmap(p, nr * BLK);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/%s", self->dir, name);
+		ASSERT_EQ(0, unlink(path));
+	}
+out:
+	set_zero_ahead(old);
 }
 
 TEST_HARNESS_MAIN
