@@ -168,7 +168,7 @@ static long clean_blocks(void)
 	return n;
 }
 
-/* Set zero_ahead; returns its old value ('Y' or 'N'), or 0 */
+/* Set zero_ahead; returns its old value ('Y' or 'N'), or 0 if there is none */
 static char set_zero_ahead(char v)
 {
 	char old = 0;
@@ -215,17 +215,18 @@ static int dirty_blocks(const char *dir, unsigned long nr, int c)
 }
 
 /*
- * Make every free block dirty, with clearing ahead of time off, so that a
- * grow has to clear its blocks itself. Returns zero_ahead's old value.
+ * Make every free block dirty, with clearing ahead of time off (the
+ * fixture's teardown turns it on again), so that a grow has to clear its
+ * blocks itself.
  */
-static char dirty_free_blocks(const char *dir)
+static void dirty_free_blocks(const char *dir)
 {
-	char old = set_zero_ahead('N');
 	unsigned long nr = free_blocks();
 	int fd;
 
+	set_zero_ahead('N');
 	if (nr == -1UL || nr < 2)
-		return old;
+		return;
 	fd = make_file(dir, "dirty", (nr - 1) * BLK, 0600);
 	if (fd >= 0) {
 		char path[4096];
@@ -234,7 +235,6 @@ static char dirty_free_blocks(const char *dir)
 		snprintf(path, sizeof(path), "%s/dirty", dir);
 		unlink(path);
 	}
-	return old;
 }
 
 FIXTURE(gmfs) {
@@ -1167,6 +1167,32 @@ static bool grow_started(struct grow_state *st, unsigned long before)
 }
 
 /*
+ * Fork a child that grows @fd to @size, reporting through *@stp, and wait
+ * until the grow has taken its blocks. Returns the child, or -1.
+ */
+static pid_t start_grow(int fd, off_t size, struct grow_state **stp)
+{
+	unsigned long before = free_blocks();
+	struct grow_state *st;
+	pid_t pid;
+
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st == MAP_FAILED)
+		return -1;
+	*stp = st;
+	pid = fork();
+	if (!pid)
+		grow_child(fd, size, st);
+	if (pid > 0 && !grow_started(st, before)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+/*
  * While one task grows a large file, which zeroes its new blocks, others
  * go on: statfs, creating and removing a file, and mapping and touching
  * another file each complete, several times over, before the grow is
@@ -1176,33 +1202,25 @@ static bool grow_started(struct grow_state *st, unsigned long before)
 TEST_F(gmfs, grow_does_not_stall_others)
 {
 	struct grow_state *st;
-	unsigned long before;
 	long slowest = 0, ms;
 	off_t size = big_grow();
 	int fd, small, rounds = 0, status;
 	struct timespec t0;
-	char path[4096], old;
+	char path[4096];
 	pid_t pid;
 	char *p;
 
 	if (!size)
 		SKIP(return, "not enough free space for a large grow");
 	/* Blocks cleared ahead of time would make the grow instant */
-	old = dirty_free_blocks(self->dir);
-	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, st);
+	dirty_free_blocks(self->dir);
 	small = make_file(self->dir, "small", BLK, 0600);
 	ASSERT_LE(0, small);
 	fd = make_file(self->dir, "big", 0, 0600);
 	ASSERT_LE(0, fd);
-	before = free_blocks();
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
-		grow_child(fd, size, st);
-	/* Until the grow has taken its blocks: it is clearing them now */
-	ASSERT_TRUE(grow_started(st, before));
+	/* Once the grow has taken its blocks: it is clearing them now */
+	pid = start_grow(fd, size, &st);
+	ASSERT_LT(0, pid);
 	snprintf(path, sizeof(path), "%s/f", self->dir);
 	while (!st_get(&st->done)) {
 		struct statfs sfs;
@@ -1233,8 +1251,6 @@ TEST_F(gmfs, grow_does_not_stall_others)
 	close(fd);
 	close(small);
 	munmap(st, sizeof(*st));
-	if (old)
-		set_zero_ahead(old);
 }
 
 /*
@@ -1248,26 +1264,20 @@ TEST_F(gmfs, grow_killed)
 	off_t size = big_grow();
 	int fd, status;
 	struct stat sb;
-	char *p, old;
 	pid_t pid;
+	char *p;
 
 	if (!size)
 		SKIP(return, "not enough free space for a large grow");
-	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, st);
-	old = dirty_free_blocks(self->dir);
+	dirty_free_blocks(self->dir);
 	fd = make_file(self->dir, "big", BLK, 0600);
 	ASSERT_LE(0, fd);
 	p = map(fd, BLK);
 	ASSERT_NE(MAP_FAILED, p);
 	memset(p, 0x5a, BLK);
 	before = free_blocks();
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
-		grow_child(fd, size, st);
-	ASSERT_TRUE(grow_started(st, before));
+	pid = start_grow(fd, size, &st);
+	ASSERT_LT(0, pid);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFSIGNALED(status));
@@ -1283,8 +1293,6 @@ TEST_F(gmfs, grow_killed)
 	munmap(p, BLK);
 	close(fd);
 	munmap(st, sizeof(*st));
-	if (old)
-		set_zero_ahead(old);
 }
 
 /* Grow a new file to @nr blocks; every byte must be zero. Returns ms. */
@@ -1329,13 +1337,11 @@ TEST_F_TIMEOUT(gmfs, zero_ahead, 180)
 {
 	unsigned long nr = free_blocks();
 	long clean, ms_clean, ms_dirty;
-	char old;
 
 	ASSERT_LE(0, clean_blocks()) TH_LOG("no %s", CLEAN_BLOCKS);
-	old = set_zero_ahead('Y');
-	ASSERT_NE(0, old) TH_LOG("no %s", ZERO_AHEAD);
+	ASSERT_NE(0, set_zero_ahead('Y')) TH_LOG("no %s", ZERO_AHEAD);
 	if (nr < 16)
-		SKIP(goto out, "not enough free space");
+		SKIP(return, "not enough free space");
 	nr = (nr - 8 < 256 ? nr - 8 : 256);
 
 	ASSERT_EQ(0, dirty_blocks(self->dir, nr, 0xa5));
@@ -1350,8 +1356,6 @@ TEST_F_TIMEOUT(gmfs, zero_ahead, 180)
 	ms_dirty = grow_zeros(_metadata, self->dir, "dirty2", nr);
 	ksft_print_msg("grow of %lu MiB: %ld ms on blocks cleared ahead, %ld ms clearing them\n",
 		       nr * 2, ms_clean, ms_dirty);
-out:
-	set_zero_ahead(old);
 }
 
 /*
@@ -1363,12 +1367,11 @@ TEST_F(gmfs, zero_ahead_race)
 {
 	unsigned long nr = free_blocks(), i;
 	int fd, round;
-	char old, *p;
+	char *p;
 
-	old = set_zero_ahead('Y');
-	ASSERT_NE(0, old) TH_LOG("no %s", ZERO_AHEAD);
+	ASSERT_NE(0, set_zero_ahead('Y')) TH_LOG("no %s", ZERO_AHEAD);
 	if (nr < 16)
-		SKIP(goto out, "not enough free space");
+		SKIP(return, "not enough free space");
 	nr = (nr - 8 < 128 ? nr - 8 : 128);
 	for (round = 0; round < 4; round++) {
 		char name[32], path[4096];
@@ -1392,8 +1395,6 @@ TEST_F(gmfs, zero_ahead_race)
 		snprintf(path, sizeof(path), "%s/%s", self->dir, name);
 		ASSERT_EQ(0, unlink(path));
 	}
-out:
-	set_zero_ahead(old);
 }
 
 TEST_HARNESS_MAIN
