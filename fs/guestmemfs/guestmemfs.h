@@ -154,7 +154,20 @@ void gmfs_set_holes(unsigned long *bitmap, const struct range *ext,
 int gmfs_store_alloc_inode(umode_t mode, kuid_t uid, kgid_t gid,
 			   unsigned int parent, const struct qstr *name);
 void gmfs_store_free_inode(unsigned int ino);
-int gmfs_store_resize(unsigned int ino, loff_t size);
+int gmfs_store_shrink(unsigned int ino, loff_t size);
+
+/* A grow whose blocks are taken, between gmfs_store_grow() and its commit */
+struct gmfs_grow {
+	unsigned int ino;
+	loff_t size;
+	/* Blocks of the file before and after */
+	unsigned long old_nr, nr;
+	/* Its block map, or the larger copy that replaces it at commit */
+	struct folio *map;
+};
+
+int gmfs_store_grow(struct gmfs_grow *g, unsigned int ino, loff_t size);
+int gmfs_store_grow_commit(struct gmfs_grow *g, int err);
 int gmfs_store_set_name(unsigned int ino, unsigned int parent,
 			const struct qstr *name);
 void gmfs_store_sync_attrs(struct inode *inode);

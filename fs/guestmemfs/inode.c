@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/pagemap.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
 
@@ -69,7 +70,7 @@ static int gmfs_mknod(struct mnt_idmap *idmap, struct inode *dir,
 		      struct dentry *dentry, umode_t mode)
 {
 	struct inode *inode;
-	int ino;
+	int ino, err;
 
 	mutex_lock(&gmfs.lock);
 	ino = gmfs.frozen ? -EBUSY :
@@ -94,6 +95,15 @@ static int gmfs_mknod(struct mnt_idmap *idmap, struct inode *dir,
 	/* The owner and the setgid rules of the VFS, then recorded. */
 	inode_init_owner(idmap, inode, dir, mode);
 	simple_inode_init_ts(inode);
+	/* For an LSM to label it; there are no xattrs to keep a label in */
+	err = security_inode_init_security(inode, dir, &dentry->d_name, NULL,
+					   NULL);
+	if (err) {
+		/* Evicted without a link: its store inode is freed */
+		clear_nlink(inode);
+		iget_failed(inode);
+		return err;
+	}
 
 	mutex_lock(&gmfs.lock);
 	gmfs_store_sync_attrs(inode);
@@ -225,52 +235,78 @@ static int gmfs_clear_tail(struct inode *inode, loff_t from)
 }
 
 /*
- * Change a file's size. Shrinking first stops new faults past the new
- * size and zaps what was mapped there, and only then frees blocks: an old
- * mapping gets SIGBUS, never memory that was given to another file.
- * Growing clears what lay past the old end in its last block first, so a
- * file reads zeros wherever it grew, whatever it held there before.
+ * Shrinking first stops new faults past the new size and zaps what was
+ * mapped there, and only then frees blocks: an old mapping gets SIGBUS,
+ * never memory that was given to another file.
  */
-static int gmfs_setsize(struct inode *inode, loff_t size)
+static int gmfs_shrink(struct inode *inode, loff_t size)
 {
 	struct address_space *mapping = inode->i_mapping;
 	loff_t old = i_size_read(inode);
 	int err;
 
-	if (size == old)
-		return 0;
 	filemap_invalidate_lock(mapping);
-	if (size < old) {
-		/* A device may still reach what a pin holds. */
-		err = gmfs_pin_check_shrink(inode, size);
-		if (err)
-			goto out;
-		i_size_write(inode, size);
-		/*
-		 * Zap from the 1 GiB boundary below the new size: a range that
-		 * starts inside a PUD entry could only be split under the
-		 * mmap_lock of each mm, which is not held here. Whatever is
-		 * zapped below the new size is faulted again.
-		 */
-		unmap_mapping_range(mapping, round_down(size, PUD_SIZE), 0, 1);
-		err = gmfs_store_resize(inode->i_ino, size);
-		if (err) {
-			i_size_write(inode, old);
-			goto out;
-		}
-		/* A new mapping of the last page shows zeros past the end. */
-		gmfs_clear_tail(inode, size);
-	} else {
-		err = gmfs_clear_tail(inode, old) ?:
-		      gmfs_store_resize(inode->i_ino, size);
-		if (err)
-			goto out;
-		i_size_write(inode, size);
+	/* A device may still reach what a pin holds. */
+	err = gmfs_pin_check_shrink(inode, size);
+	if (err)
+		goto out;
+	i_size_write(inode, size);
+	/*
+	 * Zap from the 1 GiB boundary below the new size: a range that
+	 * starts inside a PUD entry could only be split under the mmap_lock
+	 * of each mm, which is not held here. Whatever is zapped below the
+	 * new size is faulted again.
+	 */
+	unmap_mapping_range(mapping, round_down(size, PUD_SIZE), 0, 1);
+	err = gmfs_store_shrink(inode->i_ino, size);
+	if (err) {
+		i_size_write(inode, old);
+		goto out;
 	}
-	inode->i_blocks = gmfs_pinode(inode->i_ino)->nr_blocks <<
-			  (GMFS_BLOCK_SHIFT - 9);
+	/* A new mapping of the last page shows zeros past the end. */
+	gmfs_clear_tail(inode, size);
 out:
 	filemap_invalidate_unlock(mapping);
+	return err;
+}
+
+/*
+ * Growing takes and clears the new blocks with only the inode lock held:
+ * faults on what the file has go on meanwhile, however long the clearing.
+ * The blocks are added under the invalidate_lock, after what lay past the
+ * old end in the last block is cleared: the file reads zeros wherever it
+ * grew, whatever it held there before.
+ */
+static int gmfs_grow_to(struct inode *inode, loff_t size)
+{
+	struct address_space *mapping = inode->i_mapping;
+	struct gmfs_grow g;
+	int err;
+
+	err = gmfs_store_grow(&g, inode->i_ino, size);
+	if (err)
+		return err;
+	filemap_invalidate_lock(mapping);
+	err = gmfs_store_grow_commit(&g, gmfs_clear_tail(inode,
+							 i_size_read(inode)));
+	if (!err)
+		i_size_write(inode, size);
+	filemap_invalidate_unlock(mapping);
+	return err;
+}
+
+/* Change a file's size; the caller holds the inode lock. */
+static int gmfs_setsize(struct inode *inode, loff_t size)
+{
+	loff_t old = i_size_read(inode);
+	int err;
+
+	if (size == old)
+		return 0;
+	err = size < old ? gmfs_shrink(inode, size) : gmfs_grow_to(inode, size);
+	if (!err)
+		inode->i_blocks = gmfs_pinode(inode->i_ino)->nr_blocks <<
+				  (GMFS_BLOCK_SHIFT - 9);
 	return err;
 }
 

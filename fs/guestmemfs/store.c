@@ -289,16 +289,118 @@ void gmfs_store_free_inode(unsigned int ino)
 }
 
 /*
- * Take @nr free blocks for file blocks [@first, @first + @nr) into @map.
- * Where a whole 1 GiB of the file starts, first look for 512 free blocks
- * that are physically contiguous and 1 GiB aligned, so the file can be
- * mapped with PUD entries; otherwise take blocks one by one.
+ * Where it can, the allocator keeps each 1 GiB of a file in one aligned
+ * 1 GiB of the carve-out, which the file can then be mapped with a PUD
+ * entry from: a "region", here. Whole GiBs of a grow take a free region
+ * at once. A file that grows 2 MiB at a time, as a VM's RAM does when it
+ * is added in steps, starts each GiB of its own in a free region and
+ * carries on in it block by block; the blocks taken otherwise avoid the
+ * regions such files are filling, and leave free regions whole for as
+ * long as there are other blocks. The cost: a small file, which might
+ * grow and might not, also starts in a free region while there is one.
+ */
+enum gmfs_region_kind {
+	GMFS_REGION_NONE,	/* no free block */
+	GMFS_REGION_MIXED,	/* cannot be mapped whole any more */
+	GMFS_REGION_FILLING,	/* its first blocks in use, the rest free */
+	GMFS_REGION_FREE,	/* all of it free */
+};
+
+/* Do blocks [@first, @first + @nr) lie in one range of the carve-out? */
+static bool gmfs_blocks_in_extent(unsigned long first, unsigned long nr)
+{
+	phys_addr_t start = gmfs_block_phys(first);
+	phys_addr_t end = start + ((phys_addr_t)nr << GMFS_BLOCK_SHIFT) - 1;
+	unsigned int i;
+
+	for (i = 0; i < gmfs.nr_extents; i++)
+		if (start >= gmfs.extents[i].start && end <= gmfs.extents[i].end)
+			return true;
+	return false;
+}
+
+/* What region [@start, @end) is; holes between ranges count as in use. */
+static enum gmfs_region_kind gmfs_region(unsigned long start,
+					 unsigned long end)
+{
+	unsigned long used, free;
+
+	free = find_next_zero_bit(gmfs.bitmap, end, start);
+	if (free >= end)
+		return GMFS_REGION_NONE;
+	if (end - start < GMFS_PUD_BLOCKS ||
+	    !gmfs_blocks_in_extent(start, GMFS_PUD_BLOCKS))
+		return GMFS_REGION_MIXED;
+	used = find_next_bit(gmfs.bitmap, end, start);
+	if (used >= end)
+		return GMFS_REGION_FREE;
+	if (used == start && find_next_bit(gmfs.bitmap, end, free) >= end)
+		return GMFS_REGION_FILLING;
+	return GMFS_REGION_MIXED;
+}
+
+/*
+ * A free block for block @i of a file whose map is @map, or GMFS_NO_BLOCK:
+ * the one after the file's block @i - 1 within a GiB of the file; the
+ * first of a free region where a GiB of the file starts; otherwise the
+ * first free block of a region that cannot be mapped whole any more, or
+ * the last one of a region being filled, or the last of a free region.
+ */
+static unsigned long gmfs_pick_block(const u32 *map, unsigned long i)
+{
+	unsigned long off = (gmfs.base >> GMFS_BLOCK_SHIFT) &
+			    (GMFS_PUD_BLOCKS - 1);
+	unsigned long mixed = GMFS_NO_BLOCK, filling = GMFS_NO_BLOCK;
+	unsigned long free = GMFS_NO_BLOCK, r, start, end, b;
+
+	if (i % GMFS_PUD_BLOCKS) {
+		b = map[i - 1] + 1;
+		if (b < gmfs.nr_blocks && !test_bit(b, gmfs.bitmap))
+			return b;
+	}
+	/* Region r holds blocks [r * 512 - off, r * 512 - off + 512) */
+	for (r = 0; r * GMFS_PUD_BLOCKS < gmfs.nr_blocks + off; r++) {
+		start = max(r * GMFS_PUD_BLOCKS, off) - off;
+		end = min(r * GMFS_PUD_BLOCKS + GMFS_PUD_BLOCKS - off,
+			  gmfs.nr_blocks);
+		switch (gmfs_region(start, end)) {
+		case GMFS_REGION_NONE:
+			break;
+		case GMFS_REGION_MIXED:
+			b = find_next_zero_bit(gmfs.bitmap, end, start);
+			/* Where a GiB of the file starts, a free region first */
+			if (i % GMFS_PUD_BLOCKS)
+				return b;
+			if (mixed == GMFS_NO_BLOCK)
+				mixed = b;
+			break;
+		case GMFS_REGION_FILLING:
+			if (filling == GMFS_NO_BLOCK)
+				filling = end - 1;
+			break;
+		case GMFS_REGION_FREE:
+			if (!(i % GMFS_PUD_BLOCKS))
+				return start;
+			if (free == GMFS_NO_BLOCK)
+				free = end - 1;
+			break;
+		}
+	}
+	if (mixed != GMFS_NO_BLOCK)
+		return mixed;
+	return filling != GMFS_NO_BLOCK ? filling : free;
+}
+
+/*
+ * Take @nr free blocks for file blocks [@first, @first + @nr) into @map:
+ * a free region for each whole GiB of the file, and one block at a time
+ * for the rest (gmfs_pick_block()).
  */
 static int gmfs_take_blocks(u32 *map, unsigned long first, unsigned long nr)
 {
 	unsigned long align_off = (gmfs.base >> GMFS_BLOCK_SHIFT) &
 				  (GMFS_PUD_BLOCKS - 1);
-	unsigned long i = first, end = first + nr, b, hint = 0;
+	unsigned long i = first, end = first + nr, b;
 
 	if (nr > gmfs.free_blocks)
 		return -ENOSPC;
@@ -317,14 +419,11 @@ static int gmfs_take_blocks(u32 *map, unsigned long first, unsigned long nr)
 				continue;
 			}
 		}
-		b = find_next_zero_bit(gmfs.bitmap, gmfs.nr_blocks, hint);
-		if (b >= gmfs.nr_blocks)
-			b = find_first_zero_bit(gmfs.bitmap, gmfs.nr_blocks);
-		if (WARN_ON_ONCE(b >= gmfs.nr_blocks))
+		b = gmfs_pick_block(map, i);
+		if (WARN_ON_ONCE(b == GMFS_NO_BLOCK))
 			break;
 		__set_bit(b, gmfs.bitmap);
 		map[i++] = b;
-		hint = b + 1;
 	}
 	gmfs.free_blocks -= i - first;
 	if (i < end) {
@@ -352,75 +451,102 @@ static struct folio *gmfs_grow_map(unsigned int ino, unsigned long nr)
 }
 
 /**
- * gmfs_store_resize - give a file the blocks of a new size
+ * gmfs_store_shrink - give back the blocks of a file past a new size
  * @ino: inode number
- * @size: the new size in bytes
+ * @size: the new size in bytes, not above the current one
  *
- * Growing takes blocks under the store lock, clears without it those the
- * zeroing thread has not cleared already (zero.c), and commits them under
- * it again: statfs, namespace operations, other files' mmap() and KHO
- * finalize do not wait for the zeroing of a large file. A fatal signal
- * stops the zeroing, and so does a KHO finalize (-EBUSY, as for a grow
- * after it): the blocks are then given back. Failing, a grow leaves the
- * file as it was.
- * Shrinking frees the blocks past the new size: the caller must have
- * unmapped them from user space first. Called with the file's
- * invalidate_lock held exclusively, so no fault and no other resize of
- * the file runs meanwhile.
+ * The caller holds the file's invalidate_lock exclusively and has unmapped
+ * from user space what lies past @size, so no fault can reach the blocks
+ * freed here.
  *
- * Return: 0; -ENOSPC if there are not enough free blocks; -EFBIG beyond
- * the largest block map; -EBUSY once finalized for kexec; -ENOMEM;
- * -EINTR if a fatal signal stopped the zeroing, -EBUSY if a finalize did.
+ * Return: 0, or -EBUSY once finalized for kexec.
  */
-int gmfs_store_resize(unsigned int ino, loff_t size)
+int gmfs_store_shrink(unsigned int ino, loff_t size)
 {
 	struct gmfs_pinode *p = gmfs_pinode(ino);
-	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), old_nr, i, run;
-	struct folio *map;
-	u32 *blocks;
+	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE);
 	int err = 0;
-
-	if (nr > GMFS_MAX_FILE_BLOCKS)
-		return -EFBIG;
 
 	mutex_lock(&gmfs.lock);
 	if (gmfs.frozen) {
 		err = -EBUSY;
 		goto out;
 	}
-	old_nr = p->nr_blocks;
-	if (nr < old_nr)
-		gmfs_free_blocks(gmfs_block_map(ino), nr, old_nr);
+	if (nr < p->nr_blocks)
+		gmfs_free_blocks(gmfs_block_map(ino), nr, p->nr_blocks);
 	if (!nr && gmfs.maps[ino]) {
 		struct folio *old = gmfs.maps[ino];
 
 		/*
 		 * An empty file has no block map: drop it, or it would be
 		 * handed over with the file and rejected by the next kernel.
-		 * Faults cannot look at it: the caller holds the mapping's
-		 * invalidate_lock.
 		 */
 		WRITE_ONCE(gmfs.maps[ino], NULL);
 		folio_put(old);
 		p->blocks = 0;
 		p->blocks_order = 0;
 	}
-	if (nr <= old_nr)
-		goto done;
+	p->nr_blocks = nr;
+	p->size = size;
+out:
+	mutex_unlock(&gmfs.lock);
+	return err;
+}
 
-	/*
-	 * The new blocks go past the file's end in its map (or in a larger
-	 * copy of it, installed at commit), where nothing looks yet.
-	 */
-	map = gmfs_grow_map(ino, nr);
-	if (!map) {
-		err = -ENOMEM;
-		goto out;
+/**
+ * gmfs_store_grow - take and clear the blocks a file needs for a new size
+ * @g: the grow, for gmfs_store_grow_commit()
+ * @ino: inode number
+ * @size: the new size in bytes, above the current one
+ *
+ * Blocks are taken under the store lock, and those the zeroing thread has
+ * not cleared already (zero.c) are cleared without it: statfs, namespace
+ * operations, mmap() and KHO finalize do not wait for the zeroing of a
+ * large file. Neither do faults on the file itself: the new blocks go past
+ * its end in its map, or in a larger copy of the map, where no fault
+ * looks. The caller holds the inode lock, which keeps other size changes
+ * of the file out until gmfs_store_grow_commit(); a KHO finalize waits for
+ * that commit.
+ *
+ * Return: 0, and the blocks are held for the commit; or, with nothing
+ * held: -ENOSPC if there are not enough free blocks; -EFBIG beyond the
+ * largest block map; -EBUSY once finalized for kexec, or if a finalize
+ * stopped the zeroing; -ENOMEM; -EINTR if a fatal signal stopped it.
+ */
+int gmfs_store_grow(struct gmfs_grow *g, unsigned int ino, loff_t size)
+{
+	unsigned long nr = DIV_ROUND_UP(size, GMFS_BLOCK_SIZE), i, run;
+	u32 *blocks;
+	int err;
+
+	if (nr > GMFS_MAX_FILE_BLOCKS)
+		return -EFBIG;
+
+	g->ino = ino;
+	g->size = size;
+	g->nr = nr;
+	mutex_lock(&gmfs.lock);
+	if (gmfs.frozen) {
+		mutex_unlock(&gmfs.lock);
+		return -EBUSY;
 	}
-	blocks = folio_address(map);
-	err = gmfs_take_blocks(blocks, old_nr, nr - old_nr);
-	if (err)
-		goto put_map;
+	g->old_nr = min_t(unsigned long, gmfs_pinode(ino)->nr_blocks, nr);
+	g->map = gmfs.maps[ino];
+	if (nr > g->old_nr) {
+		g->map = gmfs_grow_map(ino, nr);
+		if (!g->map) {
+			mutex_unlock(&gmfs.lock);
+			return -ENOMEM;
+		}
+		err = gmfs_take_blocks(folio_address(g->map), g->old_nr,
+				       nr - g->old_nr);
+		if (err) {
+			if (g->map != gmfs.maps[ino])
+				folio_put(g->map);
+			mutex_unlock(&gmfs.lock);
+			return err;
+		}
+	}
 	gmfs.growing++;
 	mutex_unlock(&gmfs.lock);
 
@@ -430,7 +556,9 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 	 * contiguous blocks at a time. Their clean bits cannot change while
 	 * the blocks are taken.
 	 */
-	for (i = old_nr; !err && i < nr; i = run) {
+	blocks = g->map ? folio_address(g->map) : NULL;
+	err = 0;
+	for (i = g->old_nr; !err && i < nr; i = run) {
 		for (run = i; run < nr && blocks[run] == blocks[i] + run - i &&
 		     !gmfs_block_clean(blocks[run]); run++)
 			;
@@ -439,38 +567,58 @@ int gmfs_store_resize(unsigned int ino, loff_t size)
 		else
 			run++;
 	}
+	if (err)
+		gmfs_store_grow_commit(g, err);
+	return err;
+}
+
+/**
+ * gmfs_store_grow_commit - give a file the blocks of a grow, or give them back
+ * @g: the grow, from a successful gmfs_store_grow()
+ * @err: 0 to commit, or an error of the caller's: the blocks are given back
+ *
+ * Called with the file's invalidate_lock held exclusively (unless @err),
+ * as the map may be replaced by a larger one.
+ *
+ * Return: @err, or -EBUSY if a KHO finalize came in since the blocks were
+ * taken (they are given back), or 0: the file has its new size.
+ */
+int gmfs_store_grow_commit(struct gmfs_grow *g, int err)
+{
+	struct gmfs_pinode *p = gmfs_pinode(g->ino);
+	u32 *blocks = g->map ? folio_address(g->map) : NULL;
+	unsigned long i;
 
 	mutex_lock(&gmfs.lock);
 	if (!err)
-		gmfs_zero_wait(blocks + old_nr, nr - old_nr);
+		gmfs_zero_wait(blocks + g->old_nr, g->nr - g->old_nr);
 	/* A finalize came in: it waits for the blocks to be given back */
 	if (!err && gmfs.frozen)
 		err = -EBUSY;
 	if (!--gmfs.growing)
 		wake_up_all(&gmfs.zero_wait);
 	if (err) {
-		gmfs_free_blocks(blocks, old_nr, nr);
-		goto put_map;
+		if (g->nr > g->old_nr) {
+			gmfs_free_blocks(blocks, g->old_nr, g->nr);
+			if (g->map != gmfs.maps[g->ino])
+				folio_put(g->map);
+		}
+		goto out;
 	}
 	if (gmfs.clean)
-		for (i = old_nr; i < nr; i++)
+		for (i = g->old_nr; i < g->nr; i++)
 			clear_bit(blocks[i], gmfs.clean);
-	if (map != gmfs.maps[ino]) {
-		struct folio *old = gmfs.maps[ino];
+	if (g->map != gmfs.maps[g->ino]) {
+		struct folio *old = gmfs.maps[g->ino];
 
-		WRITE_ONCE(gmfs.maps[ino], map);
-		p->blocks = PFN_PHYS(folio_pfn(map));
-		p->blocks_order = folio_order(map);
+		WRITE_ONCE(gmfs.maps[g->ino], g->map);
+		p->blocks = PFN_PHYS(folio_pfn(g->map));
+		p->blocks_order = folio_order(g->map);
 		if (old)
 			folio_put(old);
 	}
-done:
-	p->nr_blocks = nr;
-	p->size = size;
-	goto out;
-put_map:
-	if (map != gmfs.maps[ino])
-		folio_put(map);
+	p->nr_blocks = g->nr;
+	p->size = g->size;
 out:
 	mutex_unlock(&gmfs.lock);
 	return err;

@@ -794,6 +794,38 @@ TEST_F(gmfs, pud_mapping)
 }
 
 /*
+ * Two files grown 2 MiB at a time in turns, as two VMs' RAM added in
+ * steps: the one that reaches 1 GiB is still mapped with one PUD entry.
+ * Its blocks must be one aligned GiB, not every other block of one.
+ */
+TEST_F(gmfs, grow_in_steps_pud)
+{
+	const char *why;
+	int fd, other;
+	off_t i;
+	char *p;
+
+	why = pud_unavailable(_metadata);
+	if (why)
+		SKIP(return, "%s", why);
+
+	fd = make_file(self->dir, "f", 0, 0600);
+	ASSERT_LE(0, fd);
+	other = make_file(self->dir, "g", 0, 0600);
+	ASSERT_LE(0, other);
+	for (i = 1; i <= GIB / BLK; i++) {
+		ASSERT_EQ(0, ftruncate(fd, i * BLK));
+		if (i <= 32)
+			ASSERT_EQ(0, ftruncate(other, i * BLK));
+	}
+	p = map_gib_pud(_metadata, fd);
+	EXPECT_EQ(0, p[BLK]);
+	munmap(p, GIB);
+	close(other);
+	close(fd);
+}
+
+/*
  * Cutting into a 1 GiB entry: munmap and mprotect of a piece of it keep
  * the rest of the mapping and its data, and shrinking a PUD-mapped file
  * keeps what is below the new size and gives SIGBUS above it.
@@ -1250,6 +1282,60 @@ TEST_F(gmfs, grow_does_not_stall_others)
 	EXPECT_LE(3, rounds);
 	close(fd);
 	close(small);
+	munmap(st, sizeof(*st));
+}
+
+/*
+ * Faults on the file that grows go on too: its present block is mapped
+ * and touched, several times over, while the grow clears the new ones,
+ * which no fault can reach before the grow is done (the file has its old
+ * size until then). The slowest round is reported, not asserted.
+ */
+TEST_F(gmfs, grow_does_not_stall_own_faults)
+{
+	struct grow_state *st;
+	long slowest = 0, ms;
+	int fd, rounds = 0, status;
+	struct timespec t0;
+	struct stat sb;
+	off_t size;
+	pid_t pid;
+	char *p;
+
+	dirty_free_blocks(self->dir);
+	fd = make_file(self->dir, "big", BLK, 0600);
+	ASSERT_LE(0, fd);
+	size = big_grow();
+	if (!size)
+		SKIP(return, "not enough free space for a large grow");
+	pid = start_grow(fd, size, &st);
+	ASSERT_LT(0, pid);
+	while (!st_get(&st->done)) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		p = map(fd, BLK);
+		ASSERT_NE(MAP_FAILED, p);
+		p[BLK - 1] = (char)rounds;
+		ASSERT_EQ((char)rounds, p[BLK - 1]);
+		ASSERT_EQ(0, munmap(p, BLK));
+		ms = ms_since(&t0);
+		/* Counted only if the grow was not done by then */
+		ASSERT_EQ(0, fstat(fd, &sb));
+		if (sb.st_size != BLK)
+			break;
+		rounds++;
+		if (ms > slowest)
+			slowest = ms;
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	child_expect(_metadata, status);
+	ksft_print_msg("while it grew to %lld MiB (%ld ms): %d rounds of mmap\n",
+		       (long long)(size >> 20), st_get(&st->ms), rounds);
+	ksft_print_msg("and touch of its first block before it was done; slowest %ld ms\n",
+		       slowest);
+	EXPECT_LE(3, rounds);
+	ASSERT_EQ(0, fstat(fd, &sb));
+	EXPECT_EQ(size, sb.st_size);
+	close(fd);
 	munmap(st, sizeof(*st));
 }
 
