@@ -290,12 +290,17 @@ unpreserve:
  * @block: block number
  * @offset: first byte of the block to clear
  *
+ * A bad block is left as it is: no one may read it again.
+ *
  * Return: 0 on success, -ENOMEM if it cannot be mapped.
  */
 int gmfs_zero_block(unsigned long block, size_t offset)
 {
-	void *p = memremap(gmfs_block_phys(block), GMFS_BLOCK_SIZE, MEMREMAP_WB);
+	void *p;
 
+	if (gmfs_block_bad(block))
+		return 0;
+	p = memremap(gmfs_block_phys(block), GMFS_BLOCK_SIZE, MEMREMAP_WB);
 	if (!p)
 		return -ENOMEM;
 	memset(p + offset, 0, GMFS_BLOCK_SIZE - offset);

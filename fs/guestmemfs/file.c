@@ -25,10 +25,12 @@ static bool gmfs_pud_contiguous(const u32 *map, unsigned long first)
 {
 	unsigned long i;
 
-	if (!IS_ALIGNED(gmfs_block_phys(map[first]), PUD_SIZE))
+	if (!IS_ALIGNED(gmfs_block_phys(map[first]), PUD_SIZE) ||
+	    gmfs_block_bad(map[first]))
 		return false;
 	for (i = 1; i < GMFS_PUD_BLOCKS; i++)
-		if (map[first + i] != map[first] + i)
+		if (map[first + i] != map[first] + i ||
+		    gmfs_block_bad(map[first + i]))
 			return false;
 	return true;
 }
@@ -59,6 +61,11 @@ static vm_fault_t gmfs_huge_fault(struct vm_fault *vmf, unsigned int order)
 	block = pgoff >> (GMFS_BLOCK_SHIFT - PAGE_SHIFT);
 	pfn = PHYS_PFN(gmfs_block_phys(map[block])) +
 	      (pgoff & (GMFS_BLOCK_PAGES - 1));
+	/* A failed block is never mapped again (memfail.c) */
+	if (order < PUD_ORDER && gmfs_block_bad(map[block])) {
+		ret = VM_FAULT_HWPOISON;
+		goto out;
+	}
 
 	switch (order) {
 	case 0:

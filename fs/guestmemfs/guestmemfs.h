@@ -130,6 +130,14 @@ struct gmfs_store {
 	/* Pins of file ranges, by inode number (pin.c). */
 	struct hlist_head pins[GMFS_MAX_INODES];
 
+	/*
+	 * Blocks with a failed page (memfail.c): never given to a file again,
+	 * kept by the file that holds one, handed over. Those of them no file
+	 * holds are taken for good, out of statfs()'s count.
+	 */
+	unsigned long *bad;
+	unsigned long nr_bad, bad_free;
+
 	/* Finalized for kexec: namespace changes fail with -EBUSY. */
 	bool frozen;
 	/* Restored state was rejected: mounts fail. */
@@ -140,6 +148,15 @@ struct gmfs_store {
 extern struct gmfs_store gmfs;
 
 #define GMFS_NO_BLOCK	ULONG_MAX
+
+/* The most bad blocks a handover carries: 1 KiB of its one-page subtree */
+#define GMFS_MAX_BAD	256
+
+/* Has a page of @block failed? Once set, the bit stays. */
+static inline bool gmfs_block_bad(unsigned long block)
+{
+	return gmfs.bad && test_bit(block, gmfs.bad);
+}
 
 /* carveout.c */
 const struct range *gmfs_carveout(unsigned int *nr);
@@ -183,7 +200,11 @@ static inline struct gmfs_pinode *gmfs_pinode(unsigned int ino)
 int gmfs_zero_run(unsigned long block, unsigned long nr, bool for_grow);
 void gmfs_zero_kick(void);
 void gmfs_zero_wait(const u32 *blocks, unsigned long nr);
-int gmfs_zero_init(void);
+int gmfs_zero_init(struct dentry *dir);
+
+/* memfail.c */
+int gmfs_memfail_init(void);
+void gmfs_memfail_debugfs(struct dentry *dir);
 
 /* inode.c */
 struct inode *gmfs_iget(struct super_block *sb, unsigned int ino);
@@ -209,6 +230,8 @@ struct gmfs_restore {
 	unsigned int nr_extents;
 	/* Blocks of the span between its ranges; NULL if there are none */
 	unsigned long *holes;
+	/* Blocks with a failed page */
+	unsigned long *bad;
 	struct folio *fdt, *psb, *inodes, *bitmap;
 	struct folio *maps[GMFS_MAX_INODES];
 	unsigned long *used;
@@ -217,6 +240,8 @@ struct gmfs_restore {
 
 #if IS_ENABLED(CONFIG_KUNIT)
 bool gmfs_check_extents(struct gmfs_restore *r, const u64 *val, int len);
+bool gmfs_check_bad(struct gmfs_restore *r, const u32 *val, int len,
+		    u64 nr_blocks);
 bool gmfs_check_psb(struct gmfs_restore *r, const struct gmfs_psb *psb,
 		    u64 base, u64 size);
 bool gmfs_check_inodes(struct gmfs_restore *r, const struct gmfs_psb *psb,
@@ -227,6 +252,7 @@ bool gmfs_check_blocks(struct gmfs_restore *r, const struct gmfs_psb *psb,
 
 int gmfs_kho_init(void);
 int gmfs_kho_restore(void);
+void gmfs_kho_update_bad(void);
 #else
 static inline int gmfs_kho_init(void)
 {
@@ -236,6 +262,10 @@ static inline int gmfs_kho_init(void)
 static inline int gmfs_kho_restore(void)
 {
 	return -ENOENT;
+}
+
+static inline void gmfs_kho_update_bad(void)
+{
 }
 #endif
 

@@ -79,6 +79,22 @@ static int gmfs_preserve_one(struct folio *folio)
 	return err;
 }
 
+/* The bad blocks, in order, as block numbers */
+static int gmfs_fdt_bad_blocks(void *fdt)
+{
+	unsigned long b;
+	u32 *val;
+	int err;
+
+	err = fdt_property_placeholder(fdt, "bad-blocks",
+				       gmfs.nr_bad * sizeof(u32), (void **)&val);
+	if (err)
+		return err;
+	for_each_set_bit(b, gmfs.bad, gmfs.nr_blocks)
+		put_unaligned((u32)b, val++);
+	return 0;
+}
+
 static int gmfs_build_fdt(void *fdt, size_t size)
 {
 	u64 carveout[2 * GMFS_MAX_EXTENTS];
@@ -97,6 +113,7 @@ static int gmfs_build_fdt(void *fdt, size_t size)
 	       fdt_property(fdt, "superblock", &psb, sizeof(psb)) ?:
 	       fdt_property(fdt, "carveout", carveout,
 			    2 * gmfs.nr_extents * sizeof(u64)) ?:
+	       gmfs_fdt_bad_blocks(fdt) ?:
 	       fdt_end_node(fdt) ?:
 	       fdt_finish(fdt);
 }
@@ -143,6 +160,11 @@ static int gmfs_kho_finalize(struct kho_serialization *ser)
 	if (!fdt)
 		goto thaw;
 	err = -ENOSPC;
+	if (gmfs.nr_bad > GMFS_MAX_BAD) {
+		pr_err("%lu bad blocks, more than a handover can carry (%u)\n",
+		       gmfs.nr_bad, GMFS_MAX_BAD);
+		goto put_fdt;
+	}
 	if (gmfs_build_fdt(folio_address(fdt), folio_size(fdt)))
 		goto put_fdt;
 
@@ -171,6 +193,26 @@ put_fdt:
 thaw:
 	gmfs_thaw();
 	return err;
+}
+
+/**
+ * gmfs_kho_update_bad - put a new bad block in a finalized handover
+ *
+ * The subtree is handed over by address, as it is at the kexec: rebuild
+ * it in place, so that the next kernel never gives a block that failed
+ * after finalize to a file. Called with the store lock held.
+ */
+void gmfs_kho_update_bad(void)
+{
+	lockdep_assert_held(&gmfs.lock);
+	if (!gmfs_kho_fdt)
+		return;
+	/* One too many: the one already published is still whole */
+	if (gmfs.nr_bad > GMFS_MAX_BAD ||
+	    gmfs_build_fdt(folio_address(gmfs_kho_fdt),
+			   folio_size(gmfs_kho_fdt)))
+		pr_err("the handover cannot carry %lu bad blocks; the next kernel may use the last one\n",
+		       gmfs.nr_bad);
 }
 
 static void gmfs_kho_abort(void)
@@ -523,12 +565,43 @@ static bool check_fdt(struct gmfs_restore *r, u64 *psb)
 	return gmfs_check_extents(r, val, len);
 }
 
+/**
+ * gmfs_check_bad - check the list of bad blocks the subtree gives
+ * @r: the restore, whose @r->bad receives them, or which says why not
+ * @val: the block numbers
+ * @len: the length of @val in bytes
+ * @nr_blocks: blocks in the span of the carve-out
+ *
+ * Return: true if there are at most GMFS_MAX_BAD, in increasing order, in
+ * the span and none of them in a hole between its ranges.
+ */
+VISIBLE_IF_KUNIT bool gmfs_check_bad(struct gmfs_restore *r, const u32 *val,
+				     int len, u64 nr_blocks)
+{
+	unsigned int i, n = len / sizeof(u32);
+	u32 b, prev = 0;
+
+	if (len < 0 || len % sizeof(u32) || n > GMFS_MAX_BAD)
+		return reject(r, "bad list of bad blocks", 0);
+	for (i = 0; i < n; i++, prev = b) {
+		b = get_unaligned(&val[i]);
+		if (b >= nr_blocks || (i && b <= prev) ||
+		    (r->holes && test_bit(b, r->holes)))
+			return reject(r, "bad list of bad blocks", 0);
+		__set_bit(b, r->bad);
+	}
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmfs_check_bad);
+
 static bool __init gmfs_restore_check(struct gmfs_restore *r)
 {
 	struct gmfs_pinode *inodes;
 	struct gmfs_psb *psb;
 	u64 psb_phys, base, size;
+	const u32 *bad;
 	unsigned int ino;
+	int len;
 
 	if (!check_fdt(r, &psb_phys))
 		return false;
@@ -549,10 +622,15 @@ static bool __init gmfs_restore_check(struct gmfs_restore *r)
 		return reject(r, "tables not preserved", 0);
 	r->used = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
 	r->holes = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
+	r->bad = bitmap_zalloc(psb->nr_blocks, GFP_KERNEL);
 	r->sorted = kvcalloc(GMFS_MAX_INODES, sizeof(*r->sorted), GFP_KERNEL);
-	if (!r->used || !r->holes || !r->sorted)
+	if (!r->used || !r->holes || !r->bad || !r->sorted)
 		return reject(r, "out of memory", 0);
 	gmfs_set_holes(r->holes, r->extents, r->nr_extents);
+	/* None, from a kernel that did not handle memory failures */
+	bad = fdt_getprop(folio_address(r->fdt), 0, "bad-blocks", &len);
+	if (bad && !gmfs_check_bad(r, bad, len, psb->nr_blocks))
+		return false;
 
 	inodes = folio_address(r->inodes);
 	/*
@@ -590,12 +668,17 @@ static void gmfs_restore_install(struct gmfs_restore *r)
 		gmfs.capacity += range_len(&r->extents[i]) >> GMFS_BLOCK_SHIFT;
 	}
 	/*
-	 * The bitmap is what the files hold, and the holes, not what was
-	 * handed over.
+	 * The bitmap is what the files hold, the holes and the bad blocks,
+	 * not what was handed over.
 	 */
-	gmfs.free_blocks = gmfs.capacity -
+	gmfs.nr_bad = bitmap_weight(r->bad, psb->nr_blocks);
+	gmfs.bad_free = bitmap_weight_andnot(r->bad, r->used, psb->nr_blocks);
+	gmfs.free_blocks = gmfs.capacity - gmfs.bad_free -
 			   bitmap_weight(r->used, psb->nr_blocks);
 	bitmap_or(gmfs.bitmap, r->used, r->holes, psb->nr_blocks);
+	bitmap_or(gmfs.bitmap, gmfs.bitmap, r->bad, psb->nr_blocks);
+	gmfs.bad = r->bad;
+	r->bad = NULL;
 	gmfs.free_inodes = GMFS_MAX_INODES - 1;
 	for (ino = GMFS_ROOT_INO; ino < GMFS_MAX_INODES; ino++) {
 		if (gmfs.inodes[ino].flags) {
@@ -636,6 +719,7 @@ static void gmfs_restore_cleanup(struct gmfs_restore *r)
 		folio_put(r->fdt);
 out:
 	kvfree(r->sorted);
+	bitmap_free(r->bad);
 	bitmap_free(r->holes);
 	bitmap_free(r->used);
 	kfree(r);

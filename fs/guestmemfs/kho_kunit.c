@@ -295,6 +295,65 @@ static void gmfs_kunit_holes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, img.r->ino, INO_VM1);
 }
 
+/* The list of bad blocks: in order, in the span, none in a hole */
+static void gmfs_kunit_bad(struct kunit *test)
+{
+	static const u32 good[] = { 3, 9, 31 }, unsorted[] = { 9, 3 },
+			 twice[] = { 3, 3 }, past[] = { 3, NR_BLOCKS },
+			 hole[] = { 10 };
+	static const struct {
+		const u32 *val;
+		int len;
+	} bad[] = {
+		{ unsorted, sizeof(unsorted) }, { twice, sizeof(twice) },
+		{ past, sizeof(past) }, { hole, sizeof(hole) },
+		{ good, sizeof(good) - 1 },
+	};
+	struct gmfs_image img;
+	u32 *many;
+	unsigned int i;
+
+	image_init(test, &img);
+	img.r->holes = bitmap_zalloc(NR_BLOCKS, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, img.r->holes);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, free_bitmap,
+							   img.r->holes));
+	img.r->bad = bitmap_zalloc(GMFS_MAX_BAD + 1, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, img.r->bad);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, free_bitmap,
+							   img.r->bad));
+	bitmap_set(img.r->holes, 10, 2);
+
+	KUNIT_EXPECT_TRUE(test, gmfs_check_bad(img.r, good, 0, NR_BLOCKS));
+	KUNIT_EXPECT_EQ(test, bitmap_weight(img.r->bad, NR_BLOCKS), 0);
+	KUNIT_EXPECT_TRUE(test, gmfs_check_bad(img.r, good, sizeof(good),
+					       NR_BLOCKS));
+	KUNIT_EXPECT_EQ(test, bitmap_weight(img.r->bad, NR_BLOCKS), 3);
+	KUNIT_EXPECT_TRUE(test, test_bit(31, img.r->bad));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		img.r->why = NULL;
+		KUNIT_EXPECT_FALSE(test, gmfs_check_bad(img.r, bad[i].val,
+							bad[i].len, NR_BLOCKS));
+		KUNIT_EXPECT_STREQ(test, img.r->why ?: "(accepted)",
+				   "bad list of bad blocks");
+	}
+
+	/* At most GMFS_MAX_BAD */
+	many = kunit_kcalloc(test, GMFS_MAX_BAD + 1, sizeof(u32), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, many);
+	for (i = 0; i <= GMFS_MAX_BAD; i++)
+		many[i] = i;
+	img.r->why = NULL;
+	KUNIT_EXPECT_FALSE(test, gmfs_check_bad(img.r, many,
+						(GMFS_MAX_BAD + 1) * sizeof(u32),
+						GMFS_MAX_BAD + 1));
+	img.r->holes = NULL;
+	img.r->why = NULL;
+	KUNIT_EXPECT_TRUE(test, gmfs_check_bad(img.r, many,
+					       GMFS_MAX_BAD * sizeof(u32),
+					       GMFS_MAX_BAD + 1));
+}
+
 /* The ranges of the carve-out, as the subtree gives them */
 struct gmfs_extents_case {
 	const char *name;
@@ -372,6 +431,7 @@ static struct kunit_case gmfs_restore_cases[] = {
 	KUNIT_CASE_PARAM(gmfs_kunit_damage, gmfs_damage_gen_params),
 	KUNIT_CASE(gmfs_kunit_blocks),
 	KUNIT_CASE(gmfs_kunit_holes),
+	KUNIT_CASE(gmfs_kunit_bad),
 	KUNIT_CASE_PARAM(gmfs_kunit_extents, gmfs_extents_gen_params),
 	KUNIT_CASE(gmfs_kunit_extents_max),
 	{}

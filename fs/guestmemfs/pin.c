@@ -110,6 +110,17 @@ int gmfs_pin_check_shrink(struct inode *inode, loff_t size)
 	return end > size ? -EBUSY : 0;
 }
 
+/* Does bytes [@start, @start + @len) of the file with @map hold a bad block? */
+static bool gmfs_range_bad(const u32 *map, loff_t start, u64 len)
+{
+	unsigned long i, end = DIV_ROUND_UP(start + len, GMFS_BLOCK_SIZE);
+
+	for (i = start >> GMFS_BLOCK_SHIFT; i < end; i++)
+		if (gmfs_block_bad(map[i]))
+			return true;
+	return false;
+}
+
 /* A pin of bytes [@start, @start + @len) of the file with block map @map */
 static struct guestmemfs_pin *gmfs_pin_alloc(const u32 *map, loff_t start,
 					     u64 len)
@@ -150,7 +161,8 @@ static struct guestmemfs_pin *gmfs_pin_alloc(const u32 *map, loff_t start,
  * Return: the pin, with the physical runs behind the range, or an
  * ERR_PTR(): -EINVAL for a file that is not a guestmemfs regular file or a
  * range that is unaligned, empty or past the end of the file; -EPERM for a
- * file not open for writing; -ENOMEM.
+ * file not open for writing; -EHWPOISON for a range that holds memory that
+ * failed; -ENOMEM.
  */
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner)
@@ -172,7 +184,14 @@ struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 		pin = ERR_PTR(-EINVAL);
 		goto out;
 	}
-	/* Stable while the invalidate_lock is held. */
+	/*
+	 * Stable while the invalidate_lock is held. A device must not be
+	 * given memory that failed; a block that fails later stays pinned.
+	 */
+	if (gmfs_range_bad(gmfs_block_map(inode->i_ino), start, len)) {
+		pin = ERR_PTR(-EHWPOISON);
+		goto out;
+	}
 	pin = gmfs_pin_alloc(gmfs_block_map(inode->i_ino), start, len);
 	if (IS_ERR(pin))
 		goto out;

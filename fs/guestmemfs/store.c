@@ -113,7 +113,10 @@ int gmfs_store_create(const struct range *ext, unsigned int nr)
 						   sizeof(struct gmfs_pinode)),
 					&itab);
 	gmfs.bitmap = gmfs_alloc_zeroed(gmfs_bitmap_order(nr_blocks), &bitmap);
-	if (!psb || !gmfs.inodes || !gmfs.bitmap) {
+	gmfs.bad = bitmap_zalloc(nr_blocks, GFP_KERNEL);
+	if (!psb || !gmfs.inodes || !gmfs.bitmap || !gmfs.bad) {
+		bitmap_free(gmfs.bad);
+		gmfs.bad = NULL;
 		if (psb)
 			folio_put(psb_folio);
 		if (gmfs.inodes)
@@ -255,15 +258,21 @@ static bool gmfs_block_clean(unsigned long block)
 static void gmfs_free_blocks(const u32 *map, unsigned long from,
 			     unsigned long to)
 {
-	unsigned long i;
+	unsigned long i, freed = 0;
 
 	for (i = from; i < to; i++) {
 		WARN_ON_ONCE(!test_bit(map[i], gmfs.bitmap));
+		/* A bad block stays taken: no file gets it again */
+		if (gmfs_block_bad(map[i])) {
+			gmfs.bad_free++;
+			continue;
+		}
 		__clear_bit(map[i], gmfs.bitmap);
+		freed++;
 	}
-	gmfs.free_blocks += to - from;
+	gmfs.free_blocks += freed;
 	/* Dirty: for the thread to clear ahead of the next grow */
-	if (to > from)
+	if (freed)
 		gmfs_zero_kick();
 }
 
@@ -420,7 +429,7 @@ static int gmfs_take_blocks(u32 *map, unsigned long first, unsigned long nr)
 			}
 		}
 		b = gmfs_pick_block(map, i);
-		if (WARN_ON_ONCE(b == GMFS_NO_BLOCK))
+		if (WARN_ON_ONCE(b == GMFS_NO_BLOCK || gmfs_block_bad(b)))
 			break;
 		__set_bit(b, gmfs.bitmap);
 		map[i++] = b;
@@ -554,7 +563,8 @@ int gmfs_store_grow(struct gmfs_grow *g, unsigned int ino, loff_t size)
 	 * Nothing of an earlier file, or an earlier kernel, may show: clear
 	 * every block the thread has not cleared already, a run of
 	 * contiguous blocks at a time. Their clean bits cannot change while
-	 * the blocks are taken.
+	 * the blocks are taken, but for one that fails meanwhile, which is
+	 * bad then whether it is cleared or not (memfail.c).
 	 */
 	blocks = g->map ? folio_address(g->map) : NULL;
 	err = 0;

@@ -10,6 +10,7 @@
 
 #define pr_fmt(fmt) "guestmemfs: " fmt
 
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/init.h>
@@ -18,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/statfs.h>
 #include <linux/stringhash.h>
+#include <linux/suspend.h>
 
 #include "guestmemfs.h"
 
@@ -28,7 +30,7 @@ static int gmfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_frsize = GMFS_BLOCK_SIZE;
 	buf->f_namelen = GMFS_NAME_MAX;
 	mutex_lock(&gmfs.lock);
-	buf->f_blocks = gmfs.capacity;
+	buf->f_blocks = gmfs.capacity - gmfs.bad_free;
 	buf->f_bfree = gmfs.free_blocks;
 	buf->f_bavail = gmfs.free_blocks;
 	buf->f_files = GMFS_MAX_INODES - 1;
@@ -157,7 +159,10 @@ static int gmfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	err = gmfs_build_tree(sb);
 	if (err)
 		return err;
+	/* Where a memory failure finds the inodes of mapped files */
+	mutex_lock(&gmfs.lock);
 	gmfs.sb = sb;
+	mutex_unlock(&gmfs.lock);
 	return 0;
 }
 
@@ -178,7 +183,9 @@ static int gmfs_init_fs_context(struct fs_context *fc)
 
 static void gmfs_kill_sb(struct super_block *sb)
 {
+	mutex_lock(&gmfs.lock);
 	gmfs.sb = NULL;
+	mutex_unlock(&gmfs.lock);
 	kill_litter_super(sb);
 }
 
@@ -188,6 +195,27 @@ static struct file_system_type gmfs_fs_type = {
 	.init_fs_context	= gmfs_init_fs_context,
 	.kill_sb		= gmfs_kill_sb,
 	/* No FS_USERNS_MOUNT: the carve-out is a global pool. */
+};
+
+/*
+ * A hibernation image holds the memory the kernel manages, and not the
+ * carve-out: guests would resume with whatever it holds by then, after a
+ * cold boot anything, and devices a handover keeps doing DMA to it would
+ * lose their memory. A live update is the way to replace the kernel under
+ * guests; hibernation is refused while there is a carve-out, filesystem
+ * in use or not.
+ */
+static int gmfs_pm_notifier(struct notifier_block *nb, unsigned long event,
+			    void *unused)
+{
+	if (event != PM_HIBERNATION_PREPARE)
+		return NOTIFY_DONE;
+	pr_warn("cannot hibernate: guest memory in the carve-out would not be in the image\n");
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block gmfs_pm_nb = {
+	.notifier_call = gmfs_pm_notifier,
 };
 
 static int __init gmfs_init(void)
@@ -206,10 +234,22 @@ static int __init gmfs_init(void)
 			pr_err("cannot set the carve-out up: %d\n", err);
 	}
 	if (gmfs.psb && !gmfs.broken) {
-		err = gmfs_zero_init();
+		struct dentry *dir = debugfs_create_dir("guestmemfs", NULL);
+
+		err = gmfs_zero_init(dir);
 		if (err)
 			pr_warn("free blocks are not cleared ahead of time: %d\n",
 				err);
+		err = gmfs_memfail_init();
+		if (err)
+			pr_warn("memory failures in the carve-out are not handled: %d\n",
+				err);
+		gmfs_memfail_debugfs(dir);
+	}
+	if (gmfs.psb || gmfs.broken) {
+		err = register_pm_notifier(&gmfs_pm_nb);
+		if (err)
+			pr_err("cannot keep hibernation out: %d\n", err);
 	}
 	err = gmfs_kho_init();
 	if (err)

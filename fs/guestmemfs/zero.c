@@ -239,10 +239,11 @@ DEFINE_SHOW_ATTRIBUTE(gmfs_clean_blocks);
 
 /**
  * gmfs_zero_init - start clearing the store's free blocks ahead of time
+ * @dir: guestmemfs's debugfs directory
  *
  * Return: 0, or -ENOMEM; the store works without it.
  */
-int __init gmfs_zero_init(void)
+int __init gmfs_zero_init(struct dentry *dir)
 {
 	struct task_struct *task;
 
@@ -258,8 +259,7 @@ int __init gmfs_zero_init(void)
 	sched_set_normal(task, MAX_NICE);
 	gmfs_zero_task = task;
 	/* How far it got, for tests and make bench */
-	debugfs_create_file("clean_blocks", 0444,
-			    debugfs_create_dir("guestmemfs", NULL), NULL,
+	debugfs_create_file("clean_blocks", 0444, dir, NULL,
 			    &gmfs_clean_blocks_fops);
 	return 0;
 }

@@ -170,11 +170,14 @@ FIXTURE_TEARDOWN(map_file)
 		munmap(self->mem, FILE_SIZE);
 	if (self->mfd >= 0)
 		close(self->mfd);
-	if (self->path[0])
-		unlink(self->path);
-	/* Destroys every object, unmapping and unpinning what is left */
+	/*
+	 * Destroys every object, unmapping and unpinning what is left: first,
+	 * as a pinned guestmemfs file cannot be unlinked
+	 */
 	if (self->fd >= 0)
 		close(self->fd);
+	if (self->path[0])
+		unlink(self->path);
 }
 
 /* Every page translated to the file's page, with the largest IOPTEs. */
@@ -506,6 +509,56 @@ TEST_F(map_file, shrink_busy)
 	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, FILE_SIZE / 2,
 			   NULL));
 	ASSERT_EQ(0, ftruncate(self->mfd, 0));
+}
+
+/*
+ * A guestmemfs block that failed (memory_failure() through guestmemfs's
+ * debugfs) is never given to a device: mapping a range that holds it
+ * fails with EHWPOISON, the rest of the file maps. It leaves a bad block
+ * for good: GUESTMEMFS_MEMFAIL=1 runs it.
+ */
+TEST_F(map_file, bad_block)
+{
+	__u64 iova = MAP_IOVA;
+	char buf[64];
+	struct stat st;
+	int pfd, len;
+	size_t i;
+
+	if (variant->kind != GUESTMEMFS)
+		SKIP(return, "guestmemfs only");
+	if (!getenv("GUESTMEMFS_MEMFAIL"))
+		SKIP(return, "it leaves a bad block: GUESTMEMFS_MEMFAIL=1 runs it");
+	ASSERT_EQ(0, fstat(self->mfd, &st));
+	pfd = open("/sys/kernel/debug/guestmemfs/poison", O_WRONLY);
+	ASSERT_LE(0, pfd);
+	len = snprintf(buf, sizeof(buf), "%lu %lu", (unsigned long)st.st_ino,
+		       BLOCK + 3 * PAGE_SIZE);
+	ASSERT_EQ(len, write(pfd, buf, len));
+	close(pfd);
+
+	EXPECT_ERRNO(EHWPOISON, map_file(self->fd, self->ioas_id, self->mfd,
+					 0, FILE_SIZE, &iova, FIXED));
+	EXPECT_ERRNO(EHWPOISON, map_file(self->fd, self->ioas_id, self->mfd,
+					 BLOCK + 8 * PAGE_SIZE, PAGE_SIZE,
+					 &iova, FIXED));
+	/*
+	 * The blocks around it are fine. The failure unmapped the file's
+	 * GiB from the CPU: fault block 0 in again for the mock's check,
+	 * which reads the CPU's mapping, and see its data intact.
+	 */
+	for (i = 0; i < BLOCK; i += PAGE_SIZE)
+		ASSERT_EQ((char)(i / PAGE_SIZE + 1), self->mem[i]);
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 0, BLOCK,
+			      &iova, FIXED));
+	ASSERT_EQ(0, check_map(self->fd, self->hwpt_id, MAP_IOVA, self->mem,
+			       BLOCK));
+	iova = MAP_IOVA + 4 * BLOCK;
+	ASSERT_EQ(0, map_file(self->fd, self->ioas_id, self->mfd, 2 * BLOCK,
+			      FILE_SIZE - 2 * BLOCK, &iova, FIXED));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA, BLOCK, NULL));
+	ASSERT_EQ(0, unmap(self->fd, self->ioas_id, MAP_IOVA + 4 * BLOCK,
+			   FILE_SIZE - 2 * BLOCK, NULL));
 }
 
 /* Closing the iommufd unmaps and unpins everything, as unmap does. */

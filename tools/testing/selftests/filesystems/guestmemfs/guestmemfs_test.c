@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -1481,6 +1482,252 @@ TEST_F(gmfs, zero_ahead_race)
 		snprintf(path, sizeof(path), "%s/%s", self->dir, name);
 		ASSERT_EQ(0, unlink(path));
 	}
+}
+
+/*
+ * No hibernation while there is a carve-out: the image would not hold
+ * guest memory. GUESTMEMFS_EXPECT_HIBERNATION=1 says the kernel has
+ * hibernation, so that its absence fails rather than skips.
+ */
+TEST_F(gmfs, hibernation_refused)
+{
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	fd = open("/sys/power/state", O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "disk")) {
+		ASSERT_EQ(NULL, getenv("GUESTMEMFS_EXPECT_HIBERNATION"))
+			TH_LOG("no hibernation in /sys/power/state: '%s'", buf);
+		SKIP(return, "no hibernation in this kernel");
+	}
+	fd = open("/sys/power/state", O_WRONLY);
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, write(fd, "disk", 4));
+	EXPECT_EQ(EBUSY, errno);
+	close(fd);
+}
+
+#define POISON		"/sys/kernel/debug/guestmemfs/poison"
+#define BAD_BLOCKS	"/sys/kernel/debug/guestmemfs/bad_blocks"
+
+/* What the last SIGBUS said: set by the handler, hence atomics */
+static int mce_code, mce_lsb;
+static char *mce_addr;
+
+static void on_mce(int sig, siginfo_t *si, void *uc)
+{
+	__atomic_store_n(&mce_addr, (char *)si->si_addr, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&mce_lsb, si->si_addr_lsb, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&mce_code, si->si_code, __ATOMIC_SEQ_CST);
+	/* Action required: the access cannot be retried */
+	if (si->si_code != BUS_MCEERR_AO)
+		siglongjmp(sigbus_jmp, 1);
+}
+
+#define MCE(x)	__atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+
+/* Touch @p; the si_code of the SIGBUS it raised, or 0 */
+static int touch_mce(char *p)
+{
+	__atomic_store_n(&mce_code, 0, __ATOMIC_SEQ_CST);
+	if (!sigsetjmp(sigbus_jmp, 1))
+		(void)__atomic_load_n(p, __ATOMIC_RELAXED);
+	return MCE(mce_code);
+}
+
+/* Have memory_failure() called on the page at @off of the file of @fd */
+static int poison(int fd, off_t off)
+{
+	char buf[64];
+	struct stat st;
+	int pfd, len, ret;
+
+	if (fstat(fd, &st))
+		return -errno;
+	pfd = open(POISON, O_WRONLY);
+	if (pfd < 0)
+		return -errno;
+	len = snprintf(buf, sizeof(buf), "%lu %lld", (unsigned long)st.st_ino,
+		       (long long)off);
+	ret = write(pfd, buf, len) == len ? 0 : -errno;
+	close(pfd);
+	return ret;
+}
+
+/* The bad blocks, at most @max of them into @list; how many, or -1 */
+static int bad_blocks(uint32_t *list, int max)
+{
+	FILE *f = fopen(BAD_BLOCKS, "r");
+	unsigned long b;
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%lu", &b) == 1) {
+		if (n < max)
+			list[n] = b;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int nr_bad_blocks(void)
+{
+	return bad_blocks(NULL, 0);
+}
+
+/* HardwareCorrupted in /proc/meminfo, in KiB, or -1 */
+static long hardware_corrupted(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "HardwareCorrupted: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+#define KHO_FINALIZE	"/sys/kernel/debug/kho/out/finalize"
+#define KHO_GMFS	"/sys/kernel/debug/kho/out/sub_fdts/guestmemfs"
+
+static int kho_finalize(const char *v)
+{
+	int fd = open(KHO_FINALIZE, O_WRONLY);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, v, 1) == 1 ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Does the guestmemfs subtree of the handover being published hold the
+ * bad blocks as they are now (the bad-blocks property: their numbers, in
+ * order, 32 bits each, host order)?
+ */
+static bool bad_blocks_published(void)
+{
+	static char blob[65536];
+	uint32_t list[256];
+	int fd, n = bad_blocks(list, 256);
+	ssize_t len;
+
+	fd = open(KHO_GMFS, O_RDONLY);
+	if (fd < 0 || n <= 0 || n > 256)
+		return false;
+	len = read(fd, blob, sizeof(blob));
+	close(fd);
+	return len > 0 && memmem(blob, len, list, n * sizeof(*list));
+}
+
+/*
+ * A memory failure in a block of a mapped file: the process, which asked
+ * to be told early, learns of it at once (BUS_MCEERR_AO, the address of
+ * the page in its mapping, the 2 MiB block lost); the block is unmapped,
+ * so touching any of it raises BUS_MCEERR_AR at the address touched, in
+ * this mapping and in a new one; the file's other block is intact; the
+ * block is on the bad list and, once the file is gone, never free again;
+ * a block that fails after KHO finalize is in the handover too.
+ * It stays bad for the rest of the kexec chain, which checks the list
+ * across the handover: run only where GUESTMEMFS_MEMFAIL=1 asks for it.
+ */
+TEST_F(gmfs, memory_failure)
+{
+	struct sigaction sa = { .sa_sigaction = on_mce, .sa_flags = SA_SIGINFO };
+	off_t off = BLK + 5 * 4096 + 123;
+	struct statfs before, after;
+	struct sigaction old;
+	char path[4096];
+	char *p, *q;
+	int fd, nbad;
+	long hwc;
+	size_t i;
+
+	if (!getenv("GUESTMEMFS_MEMFAIL"))
+		SKIP(return, "it leaves a bad block: GUESTMEMFS_MEMFAIL=1 runs it");
+	ASSERT_EQ(0, access(POISON, W_OK)) TH_LOG("no %s", POISON);
+	ASSERT_EQ(0, prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0));
+	nbad = nr_bad_blocks();
+	ASSERT_LE(0, nbad);
+	hwc = hardware_corrupted();
+	ASSERT_LE(0, hwc);
+	ASSERT_EQ(0, statfs(mnt, &before));
+
+	fd = make_file(self->dir, "guest", 2 * BLK, 0600);
+	ASSERT_LE(0, fd);
+	p = map(fd, 2 * BLK);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0xa5, 2 * BLK);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, &old));
+
+	/* Action optional: told at once, where and how much */
+	__atomic_store_n(&mce_code, 0, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, poison(fd, off));
+	EXPECT_EQ(BUS_MCEERR_AO, MCE(mce_code));
+	EXPECT_EQ(p + (off & ~4095L), MCE(mce_addr));
+	EXPECT_EQ(12, MCE(mce_lsb));
+	EXPECT_EQ(nbad + 1, nr_bad_blocks());
+	EXPECT_EQ(hwc + 4, hardware_corrupted());
+
+	/* Every page of the block is gone, from this mapping and new ones */
+	EXPECT_EQ(BUS_MCEERR_AR, touch_mce(p + BLK));
+	EXPECT_EQ(p + BLK, MCE(mce_addr));
+	EXPECT_EQ(12, MCE(mce_lsb));
+	EXPECT_EQ(BUS_MCEERR_AR, touch_mce(p + off));
+	EXPECT_EQ(p + off, MCE(mce_addr));
+	q = map(fd, 2 * BLK);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(BUS_MCEERR_AR, touch_mce(q + 2 * BLK - 1));
+	EXPECT_EQ(q + 2 * BLK - 1, MCE(mce_addr));
+	/* The other block is as it was, in both */
+	for (i = 0; i < BLK; i += 4096) {
+		ASSERT_EQ((char)0xa5, p[i]);
+		ASSERT_EQ((char)0xa5, q[i + 4095]);
+	}
+	EXPECT_EQ(0, touch_mce(q));
+
+	/* Failed already: said so, and not counted twice */
+	EXPECT_EQ(-EHWPOISON, poison(fd, BLK));
+	EXPECT_EQ(nbad + 1, nr_bad_blocks());
+
+	ASSERT_EQ(0, sigaction(SIGBUS, &old, NULL));
+	munmap(q, 2 * BLK);
+	munmap(p, 2 * BLK);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/guest", self->dir);
+	ASSERT_EQ(0, unlink(path));
+
+	/* The good block is free again; the bad one is out of the count */
+	ASSERT_EQ(0, statfs(mnt, &after));
+	EXPECT_EQ(before.f_blocks - 1, after.f_blocks);
+	EXPECT_EQ(before.f_bfree - 1, after.f_bfree);
+	EXPECT_EQ(nbad + 1, nr_bad_blocks());
+
+	/* After KHO finalize: the handover being published gets it too */
+	if (access(KHO_FINALIZE, W_OK))
+		return;
+	fd = make_file(self->dir, "late", BLK, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kho_finalize("1"));
+	EXPECT_TRUE(bad_blocks_published());
+	EXPECT_EQ(0, poison(fd, 4096));
+	EXPECT_EQ(nbad + 2, nr_bad_blocks());
+	EXPECT_TRUE(bad_blocks_published());
+	ASSERT_EQ(0, kho_finalize("0"));
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
