@@ -151,6 +151,8 @@ extern struct gmfs_store gmfs;
 
 /* The most bad blocks a handover carries: 1 KiB of its one-page subtree */
 #define GMFS_MAX_BAD	256
+/* A free slot of the handover's list of bad blocks */
+#define GMFS_NO_BAD	U32_MAX
 
 /* Has a page of @block failed? Once set, the bit stays. */
 static inline bool gmfs_block_bad(unsigned long block)
@@ -252,7 +254,7 @@ bool gmfs_check_blocks(struct gmfs_restore *r, const struct gmfs_psb *psb,
 
 int gmfs_kho_init(void);
 int gmfs_kho_restore(void);
-void gmfs_kho_update_bad(void);
+void gmfs_kho_update_bad(unsigned long block);
 #else
 static inline int gmfs_kho_init(void)
 {
@@ -264,7 +266,7 @@ static inline int gmfs_kho_restore(void)
 	return -ENOENT;
 }
 
-static inline void gmfs_kho_update_bad(void)
+static inline void gmfs_kho_update_bad(unsigned long block)
 {
 }
 #endif

@@ -80,18 +80,26 @@ static int gmfs_preserve_one(struct folio *folio)
 }
 
 /* The bad blocks, in order, as block numbers */
+/*
+ * The bad blocks: GMFS_MAX_BAD slots, the numbers of the bad blocks, then
+ * GMFS_NO_BAD. A block that fails after finalize takes the first free slot
+ * (gmfs_kho_update_bad()): the subtree never changes size or layout.
+ */
 static int gmfs_fdt_bad_blocks(void *fdt)
 {
 	unsigned long b;
+	unsigned int i = 0;
 	u32 *val;
 	int err;
 
 	err = fdt_property_placeholder(fdt, "bad-blocks",
-				       gmfs.nr_bad * sizeof(u32), (void **)&val);
+				       GMFS_MAX_BAD * sizeof(u32), (void **)&val);
 	if (err)
 		return err;
 	for_each_set_bit(b, gmfs.bad, gmfs.nr_blocks)
-		put_unaligned((u32)b, val++);
+		put_unaligned((u32)b, &val[i++]);
+	while (i < GMFS_MAX_BAD)
+		put_unaligned(GMFS_NO_BAD, &val[i++]);
 	return 0;
 }
 
@@ -197,22 +205,30 @@ thaw:
 
 /**
  * gmfs_kho_update_bad - put a new bad block in a finalized handover
+ * @block: the block
  *
- * The subtree is handed over by address, as it is at the kexec: rebuild
- * it in place, so that the next kernel never gives a block that failed
- * after finalize to a file. Called with the store lock held.
+ * The subtree is handed over by address, as it is at the kexec: write the
+ * block into a free slot of its list, one aligned 32-bit store, so that a
+ * kexec at any moment hands over the list with or without it, never a
+ * torn subtree. Called with the store lock held.
  */
-void gmfs_kho_update_bad(void)
+void gmfs_kho_update_bad(unsigned long block)
 {
+	u32 *val;
+	int len, i;
+
 	lockdep_assert_held(&gmfs.lock);
 	if (!gmfs_kho_fdt)
 		return;
-	/* One too many: the one already published is still whole */
-	if (gmfs.nr_bad > GMFS_MAX_BAD ||
-	    gmfs_build_fdt(folio_address(gmfs_kho_fdt),
-			   folio_size(gmfs_kho_fdt)))
-		pr_err("the handover cannot carry %lu bad blocks; the next kernel may use the last one\n",
-		       gmfs.nr_bad);
+	val = fdt_getprop_w(folio_address(gmfs_kho_fdt), 0, "bad-blocks", &len);
+	for (i = 0; val && i < len / (int)sizeof(u32); i++) {
+		if (val[i] == GMFS_NO_BAD) {
+			WRITE_ONCE(val[i], block);
+			return;
+		}
+	}
+	pr_err("the handover cannot carry bad block %lu: the next kernel may use it\n",
+	       block);
 }
 
 static void gmfs_kho_abort(void)
@@ -568,24 +584,30 @@ static bool check_fdt(struct gmfs_restore *r, u64 *psb)
 /**
  * gmfs_check_bad - check the list of bad blocks the subtree gives
  * @r: the restore, whose @r->bad receives them, or which says why not
- * @val: the block numbers
+ * @val: the block numbers, then GMFS_NO_BAD to the end
  * @len: the length of @val in bytes
  * @nr_blocks: blocks in the span of the carve-out
  *
- * Return: true if there are at most GMFS_MAX_BAD, in increasing order, in
- * the span and none of them in a hole between its ranges.
+ * Return: true if there are at most GMFS_MAX_BAD slots, the blocks in the
+ * span, none of them twice or in a hole between its ranges, and nothing
+ * but GMFS_NO_BAD after the first GMFS_NO_BAD.
  */
 VISIBLE_IF_KUNIT bool gmfs_check_bad(struct gmfs_restore *r, const u32 *val,
 				     int len, u64 nr_blocks)
 {
 	unsigned int i, n = len / sizeof(u32);
-	u32 b, prev = 0;
+	bool end = false;
+	u32 b;
 
 	if (len < 0 || len % sizeof(u32) || n > GMFS_MAX_BAD)
 		return reject(r, "bad list of bad blocks", 0);
-	for (i = 0; i < n; i++, prev = b) {
+	for (i = 0; i < n; i++) {
 		b = get_unaligned(&val[i]);
-		if (b >= nr_blocks || (i && b <= prev) ||
+		if (b == GMFS_NO_BAD) {
+			end = true;
+			continue;
+		}
+		if (end || b >= nr_blocks || test_bit(b, r->bad) ||
 		    (r->holes && test_bit(b, r->holes)))
 			return reject(r, "bad list of bad blocks", 0);
 		__set_bit(b, r->bad);

@@ -295,18 +295,21 @@ static void gmfs_kunit_holes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, img.r->ino, INO_VM1);
 }
 
-/* The list of bad blocks: in order, in the span, none in a hole */
+/*
+ * The list of bad blocks: in the span, none twice or in a hole, then only
+ * free slots
+ */
 static void gmfs_kunit_bad(struct kunit *test)
 {
-	static const u32 good[] = { 3, 9, 31 }, unsorted[] = { 9, 3 },
+	static const u32 good[] = { 9, 3, 31, GMFS_NO_BAD, GMFS_NO_BAD },
 			 twice[] = { 3, 3 }, past[] = { 3, NR_BLOCKS },
-			 hole[] = { 10 };
+			 hole[] = { 10 }, after[] = { 3, GMFS_NO_BAD, 9 };
 	static const struct {
 		const u32 *val;
 		int len;
 	} bad[] = {
-		{ unsorted, sizeof(unsorted) }, { twice, sizeof(twice) },
-		{ past, sizeof(past) }, { hole, sizeof(hole) },
+		{ twice, sizeof(twice) }, { past, sizeof(past) },
+		{ hole, sizeof(hole) }, { after, sizeof(after) },
 		{ good, sizeof(good) - 1 },
 	};
 	struct gmfs_image img;
@@ -331,6 +334,7 @@ static void gmfs_kunit_bad(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bitmap_weight(img.r->bad, NR_BLOCKS), 3);
 	KUNIT_EXPECT_TRUE(test, test_bit(31, img.r->bad));
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		bitmap_zero(img.r->bad, GMFS_MAX_BAD + 1);
 		img.r->why = NULL;
 		KUNIT_EXPECT_FALSE(test, gmfs_check_bad(img.r, bad[i].val,
 							bad[i].len, NR_BLOCKS));
@@ -338,15 +342,17 @@ static void gmfs_kunit_bad(struct kunit *test)
 				   "bad list of bad blocks");
 	}
 
-	/* At most GMFS_MAX_BAD */
+	/* At most GMFS_MAX_BAD slots */
 	many = kunit_kcalloc(test, GMFS_MAX_BAD + 1, sizeof(u32), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, many);
 	for (i = 0; i <= GMFS_MAX_BAD; i++)
 		many[i] = i;
+	bitmap_zero(img.r->bad, GMFS_MAX_BAD + 1);
 	img.r->why = NULL;
 	KUNIT_EXPECT_FALSE(test, gmfs_check_bad(img.r, many,
 						(GMFS_MAX_BAD + 1) * sizeof(u32),
 						GMFS_MAX_BAD + 1));
+	bitmap_zero(img.r->bad, GMFS_MAX_BAD + 1);
 	img.r->holes = NULL;
 	img.r->why = NULL;
 	KUNIT_EXPECT_TRUE(test, gmfs_check_bad(img.r, many,

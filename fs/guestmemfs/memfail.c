@@ -64,16 +64,17 @@ static unsigned int gmfs_block_owner(unsigned long block, unsigned long *index)
 
 /*
  * Remove every mapping of the 1 GiB of the file around block @index, @block
- * of the carve-out, and signal the processes that mapped page frame @pfn
- * there. Faults see the block bad from the moment the bit was set; those
- * under way finish before the invalidate_lock is ours, and what they
- * mapped goes now. A PUD entry is removed whole: unmapping less of it
- * would split it, which needs the mmap lock. Returns the number of
- * mappings signalled.
+ * of the carve-out (unless @again: a block that failed before is mapped
+ * nowhere), and signal the processes that mapped page frame @pfn there.
+ * Faults see the block bad from the moment the bit was set; those under
+ * way finish before the invalidate_lock is ours, and what they mapped goes
+ * now. A PUD entry is removed whole: unmapping less of it would split it,
+ * which needs the mmap lock. Returns whether the current task got
+ * BUS_MCEERR_AR.
  */
-static int gmfs_unmap_and_kill(struct inode *inode, unsigned long index,
-			       unsigned long block, unsigned long pfn,
-			       int flags)
+static bool gmfs_unmap_and_kill(struct inode *inode, unsigned long index,
+				unsigned long block, unsigned long pfn,
+				int flags, bool again)
 {
 	struct address_space *mapping = inode->i_mapping;
 	loff_t start = ALIGN_DOWN((loff_t)index << GMFS_BLOCK_SHIFT, PUD_SIZE);
@@ -89,10 +90,10 @@ static int gmfs_unmap_and_kill(struct inode *inode, unsigned long index,
 	owns = map && index < gmfs_pinode(inode->i_ino)->nr_blocks &&
 	       map[index] == block;
 	mutex_unlock(&gmfs.lock);
-	if (owns)
+	if (owns && !again)
 		unmap_mapping_range(mapping, start, PUD_SIZE, 1);
 	filemap_invalidate_unlock(mapping);
-	return owns ? mf_pfnmap_kill_procs(mapping, pgoff, pfn, flags) : 0;
+	return owns && mf_pfnmap_kill_procs(mapping, pgoff, pfn, flags);
 }
 
 /*
@@ -106,9 +107,8 @@ static int gmfs_memory_failure(struct pfn_failure_handler *h,
 	phys_addr_t phys = PFN_PHYS(pfn);
 	unsigned long block = (phys - gmfs.base) >> GMFS_BLOCK_SHIFT, index = 0;
 	struct super_block *sb = NULL;
+	bool again, signalled = false;
 	unsigned int ino;
-	int signalled = 0;
-	bool again;
 
 	mutex_lock(&gmfs.lock);
 	again = test_and_set_bit(block, gmfs.bad);
@@ -128,7 +128,7 @@ static int gmfs_memory_failure(struct pfn_failure_handler *h,
 			gmfs.bad_free++;
 		}
 		/* A handover already finalized must carry it too */
-		gmfs_kho_update_bad();
+		gmfs_kho_update_bad(block);
 	}
 	/*
 	 * A mapped file is open, so its filesystem is mounted: without an
@@ -148,14 +148,17 @@ static int gmfs_memory_failure(struct pfn_failure_handler *h,
 		/* Not in memory: not mapped */
 		if (inode) {
 			signalled = gmfs_unmap_and_kill(inode, index, block,
-							pfn, flags);
+							pfn, flags, again);
 			iput(inode);
 		}
 		deactivate_super(sb);
 	}
 	if (!again)
 		return 0;
-	/* As memory_failure() for a page it finds poisoned already */
+	/*
+	 * As memory_failure() for a page it finds poisoned already: the task
+	 * that touched it was told, or it cannot be, and must be killed.
+	 */
 	return signalled ? -EHWPOISON : -EFAULT;
 }
 

@@ -142,6 +142,57 @@ static struct guestmemfs_pin *gmfs_pin_alloc(const u32 *map, loff_t start,
 	return pin;
 }
 
+/* guestmemfs_pin(), and with @check_bad false guestmemfs_pin_dup() */
+static struct guestmemfs_pin *__guestmemfs_pin(struct file *file,
+					       loff_t start, u64 len, u64 owner,
+					       bool check_bad)
+{
+	struct inode *inode;
+	struct guestmemfs_pin *pin;
+	u64 end;
+
+	if (!is_guestmemfs_file(file) || start < 0 || !len ||
+	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
+	    check_add_overflow((u64)start, len, &end) || end > MAX_LFS_FILESIZE)
+		return ERR_PTR(-EINVAL);
+	if (!(file->f_mode & FMODE_WRITE))
+		return ERR_PTR(-EPERM);
+	inode = file_inode(file);
+
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	if (end > PAGE_ALIGN(i_size_read(inode))) {
+		pin = ERR_PTR(-EINVAL);
+		goto out;
+	}
+	/*
+	 * Stable while the invalidate_lock is held. A device must not be
+	 * given memory that failed; a block that fails later stays pinned.
+	 */
+	if (check_bad &&
+	    gmfs_range_bad(gmfs_block_map(inode->i_ino), start, len)) {
+		pin = ERR_PTR(-EHWPOISON);
+		goto out;
+	}
+	pin = gmfs_pin_alloc(gmfs_block_map(inode->i_ino), start, len);
+	if (IS_ERR(pin))
+		goto out;
+	pin->owner = owner;
+	pin->ino = inode->i_ino;
+	pin->generation = inode->i_generation;
+	/*
+	 * The file keeps the inode, the mount and so the superblock; its
+	 * last fput(), after an unlink, frees the blocks.
+	 */
+	pin->file = get_file(file);
+
+	mutex_lock(&gmfs.lock);
+	hlist_add_head(&pin->node, &gmfs.pins[inode->i_ino]);
+	mutex_unlock(&gmfs.lock);
+out:
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	return pin;
+}
+
 /**
  * guestmemfs_pin - pin a range of a guestmemfs file and get its memory
  * @file: a guestmemfs regular file, open for writing
@@ -167,49 +218,7 @@ static struct guestmemfs_pin *gmfs_pin_alloc(const u32 *map, loff_t start,
 struct guestmemfs_pin *guestmemfs_pin(struct file *file, loff_t start,
 				      u64 len, u64 owner)
 {
-	struct inode *inode;
-	struct guestmemfs_pin *pin;
-	u64 end;
-
-	if (!is_guestmemfs_file(file) || start < 0 || !len ||
-	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) ||
-	    check_add_overflow((u64)start, len, &end) || end > MAX_LFS_FILESIZE)
-		return ERR_PTR(-EINVAL);
-	if (!(file->f_mode & FMODE_WRITE))
-		return ERR_PTR(-EPERM);
-	inode = file_inode(file);
-
-	filemap_invalidate_lock_shared(inode->i_mapping);
-	if (end > PAGE_ALIGN(i_size_read(inode))) {
-		pin = ERR_PTR(-EINVAL);
-		goto out;
-	}
-	/*
-	 * Stable while the invalidate_lock is held. A device must not be
-	 * given memory that failed; a block that fails later stays pinned.
-	 */
-	if (gmfs_range_bad(gmfs_block_map(inode->i_ino), start, len)) {
-		pin = ERR_PTR(-EHWPOISON);
-		goto out;
-	}
-	pin = gmfs_pin_alloc(gmfs_block_map(inode->i_ino), start, len);
-	if (IS_ERR(pin))
-		goto out;
-	pin->owner = owner;
-	pin->ino = inode->i_ino;
-	pin->generation = inode->i_generation;
-	/*
-	 * The file keeps the inode, the mount and so the superblock; its
-	 * last fput(), after an unlink, frees the blocks.
-	 */
-	pin->file = get_file(file);
-
-	mutex_lock(&gmfs.lock);
-	hlist_add_head(&pin->node, &gmfs.pins[inode->i_ino]);
-	mutex_unlock(&gmfs.lock);
-out:
-	filemap_invalidate_unlock_shared(inode->i_mapping);
-	return pin;
+	return __guestmemfs_pin(file, start, len, owner, true);
 }
 EXPORT_SYMBOL_GPL(guestmemfs_pin);
 
@@ -233,7 +242,9 @@ struct guestmemfs_pin *guestmemfs_pin_dup(const struct guestmemfs_pin *pin,
 {
 	if (offset > pin->len || len > pin->len - offset)
 		return ERR_PTR(-EINVAL);
-	return guestmemfs_pin(pin->file, pin->start + offset, len, owner);
+	/* A device reaches that memory already, failed or not */
+	return __guestmemfs_pin(pin->file, pin->start + offset, len, owner,
+				false);
 }
 EXPORT_SYMBOL_GPL(guestmemfs_pin_dup);
 

@@ -201,21 +201,25 @@ static struct file_system_type gmfs_fs_type = {
  * A hibernation image holds the memory the kernel manages, and not the
  * carve-out: guests would resume with whatever it holds by then, after a
  * cold boot anything, and devices a handover keeps doing DMA to it would
- * lose their memory. A live update is the way to replace the kernel under
- * guests; hibernation is refused while there is a carve-out, filesystem
- * in use or not.
+ * lose their memory. Restoring an image over a kernel that has a
+ * carve-out is as wrong: the restored kernel knows nothing of it, nor of
+ * the devices that may still use it. A live update is the way to replace
+ * the kernel under guests; both are refused while there is a carve-out,
+ * filesystem in use or not, before any other notifier does work.
  */
 static int gmfs_pm_notifier(struct notifier_block *nb, unsigned long event,
 			    void *unused)
 {
-	if (event != PM_HIBERNATION_PREPARE)
+	if (event != PM_HIBERNATION_PREPARE && event != PM_RESTORE_PREPARE)
 		return NOTIFY_DONE;
-	pr_warn("cannot hibernate: guest memory in the carve-out would not be in the image\n");
+	pr_warn("cannot %s: guest memory in the carve-out would not be in the image\n",
+		event == PM_HIBERNATION_PREPARE ? "hibernate" : "restore a hibernation image");
 	return notifier_from_errno(-EBUSY);
 }
 
 static struct notifier_block gmfs_pm_nb = {
 	.notifier_call = gmfs_pm_notifier,
+	.priority = INT_MAX,
 };
 
 static int __init gmfs_init(void)
