@@ -17,6 +17,8 @@
 #define pr_fmt(fmt) "KHO: " fmt
 
 #include <linux/ctype.h>
+#include <linux/init.h>
+#include <linux/initrd.h>
 #include <linux/kexec.h>
 #include <linux/kexec_handover.h>
 #include <linux/kmemleak.h>
@@ -34,6 +36,7 @@
 #include <linux/unaligned.h>
 
 #include <asm/early_ioremap.h>
+#include <asm/sections.h>
 
 /* KHO is tied to mm initialisation: it needs some mm internals. */
 #include "../mm/internal.h"
@@ -81,8 +84,9 @@ early_param("kho", kho_parse_enable);
  * one anywhere for the rest. They must hold everything the next kernel
  * allocates before it has reserved the preserved memory: its image and
  * initrd, memory map, page tables, KASAN shadow. By default they are
- * sized at 200% of what this kernel has reserved by the time it sets them
- * aside, which measures the same needs on the same machine.
+ * sized at 200% of what this kernel needed for the same by the time it
+ * sets them aside, which measures the same needs on the same machine (see
+ * kho_early_need()).
  *
  *	kho_scratch=N%		N% of the memory reserved early (1..1000)
  *	kho_scratch=SIZE[KMG]	SIZE in total, a quarter of it below 4 GiB
@@ -187,24 +191,40 @@ const struct kho_scratch *kho_scratch_areas(unsigned int *cnt)
 	return kho_scratch;
 }
 
-static phys_addr_t __init reserved_below(phys_addr_t limit)
+/*
+ * What the next kernel needs in scratch before it has read the handover,
+ * measured on this one: what this kernel allocated for itself from
+ * memblock so far (memory map, page tables, KASAN shadow, per-CPU areas,
+ * and the CMA areas and crash kernel the next kernel reserves again this
+ * early), and its image and initrd, which the next ones take in scratch.
+ * Not what memblock_reserve() set aside for firmware; nor gigantic hugetlb
+ * pages, which with KHO are allocated after this, and in a kernel booted
+ * with a handover outside scratch (hugetlb_bootmem_alloc_late()): counting
+ * them would ask for scratch the size of the machine's huge pages.
+ */
+static void __init kho_early_need(phys_addr_t *kern_low, phys_addr_t *kern,
+				  phys_addr_t *image)
 {
-	phys_addr_t start, end, sum = 0;
-	u64 i;
-
-	for_each_reserved_mem_range(i, &start, &end)
-		if (start < limit)
-			sum += min(end, limit) - start;
-	return sum;
+	*kern_low = memblock_reserved_kern_size(ARCH_LOW_ADDRESS_LIMIT);
+	*kern = memblock_reserved_kern_size(PHYS_ADDR_MAX);
+	*image = __pa_symbol(_end) - __pa_symbol(_text);
+#ifdef CONFIG_BLK_DEV_INITRD
+	if (initrd_end > initrd_start)
+		*image += initrd_end - initrd_start;
+#endif
 }
 
 static void __init kho_reserve_scratch(void)
 {
-	phys_addr_t low, global, addr;
+	phys_addr_t low, global, addr, kern_low, kern, image;
 
+	kho_early_need(&kern_low, &kern, &image);
+	pr_info("the next kernel needs about %llu MiB early: %llu MiB allocated by this one (%llu MiB below 4 GiB) and %llu MiB of image and initrd, of %llu MiB reserved so far\n",
+		(kern + image) >> 20, kern >> 20, kern_low >> 20, image >> 20,
+		memblock_reserved_size() >> 20);
 	if (scratch_scale) {
-		low = reserved_below(ARCH_LOW_ADDRESS_LIMIT) * scratch_scale / 100;
-		global = reserved_below(PHYS_ADDR_MAX) * scratch_scale / 100;
+		low = kern_low * scratch_scale / 100;
+		global = (kern + image) * scratch_scale / 100;
 		global = global > low ? global - low : 0;
 	} else {
 		low = scratch_size / 4;
@@ -238,9 +258,15 @@ static void __init kho_reserve_scratch(void)
 	kho_scratch[1].size = global;
 	kho_scratch_cnt = 2;
 
-	pr_info("scratch: %llu MiB at %#llx, %llu MiB at %#llx\n",
-		kho_scratch[0].size >> 20, kho_scratch[0].addr,
-		kho_scratch[1].size >> 20, kho_scratch[1].addr);
+	if (scratch_scale)
+		pr_info("scratch, %u%% of that: %llu MiB at %#llx, %llu MiB at %#llx\n",
+			scratch_scale,
+			kho_scratch[0].size >> 20, kho_scratch[0].addr,
+			kho_scratch[1].size >> 20, kho_scratch[1].addr);
+	else
+		pr_info("scratch, as kho_scratch= asks: %llu MiB at %#llx, %llu MiB at %#llx\n",
+			kho_scratch[0].size >> 20, kho_scratch[0].addr,
+			kho_scratch[1].size >> 20, kho_scratch[1].addr);
 	return;
 
 fail_low:
@@ -341,25 +367,41 @@ static bool __init kho_usable_memory(phys_addr_t phys, phys_addr_t size)
 	return false;
 }
 
-static const char * __init kho_check_scratch(const struct kho_scratch *s,
-					     unsigned int cnt,
+/*
+ * Check the scratch areas. One that lies wholly outside memory is dropped
+ * from the list (and reported): nothing can have been placed there, and
+ * nothing will be. Anything else wrong with an area breaks the list.
+ */
+static const char * __init kho_check_scratch(struct kho_scratch *s,
+					     unsigned int *cnt,
 					     phys_addr_t *where)
 {
 	unsigned int i, j;
 
-	for (i = 0; i < cnt; i++) {
+	for (i = 0; i < *cnt; ) {
 		*where = s[i].addr;
 		if (!s[i].size || !IS_ALIGNED(s[i].addr, KHO_SCRATCH_ALIGN) ||
 		    !IS_ALIGNED(s[i].size, KHO_SCRATCH_ALIGN) ||
 		    s[i].addr + s[i].size < s[i].addr)
 			return "misaligned scratch area";
+		if (!memblock_overlaps_region(&memblock.memory, s[i].addr,
+					      s[i].size)) {
+			kho_in_drop("scratch area outside memory", s[i].addr,
+				    s[i].size);
+			(*cnt)--;
+			memmove(&s[i], &s[i + 1], (*cnt - i) * sizeof(*s));
+			continue;
+		}
 		if (!kho_usable_memory(s[i].addr, s[i].size))
-			return "scratch area outside memory";
+			return "scratch area partly outside memory";
 		for (j = 0; j < i; j++)
 			if (s[i].addr < s[j].addr + s[j].size &&
 			    s[j].addr < s[i].addr + s[i].size)
 				return "overlapping scratch areas";
+		i++;
 	}
+	if (!*cnt)
+		return "no scratch area in memory";
 	return NULL;
 }
 
@@ -393,12 +435,12 @@ static const char * __init kho_check_fdt(const void *fdt, u64 fdt_len,
 
 /* Map the list of scratch areas and check it */
 static const char * __init kho_map_scratch(phys_addr_t phys, u64 len,
-					   unsigned int cnt,
+					   unsigned int *cnt,
 					   struct kho_scratch **scratch,
 					   phys_addr_t *where)
 {
-	if (!cnt || cnt > KHO_SCRATCH_MAX ||
-	    len != cnt * sizeof(struct kho_scratch) ||
+	if (!*cnt || *cnt > KHO_SCRATCH_MAX ||
+	    len != *cnt * sizeof(struct kho_scratch) ||
 	    !kho_usable_memory(phys, len))
 		return "bad scratch area list";
 	*scratch = early_memremap(phys, len);
@@ -539,7 +581,7 @@ int __init kho_populate(phys_addr_t fdt_phys, u64 fdt_len,
 	int ret = -EINVAL;
 
 	/* First what this kernel runs on, whatever the state of the rest */
-	why = kho_map_scratch(scratch_phys, scratch_len, cnt, &scratch, &where);
+	why = kho_map_scratch(scratch_phys, scratch_len, &cnt, &scratch, &where);
 	if (why)
 		goto no_scratch;
 
@@ -928,6 +970,24 @@ static int kho_claim_block(struct page *page)
  * The pages of a preserved block were initialised once, with a reference
  * each, and never given to the page allocator: account them now.
  */
+/*
+ * Count @nr pages from @page as managed again, each in its own zone: a
+ * block larger than the buddy allocator's (restored as pages) can cross
+ * from one zone, or node, into the next.
+ */
+static void kho_adjust_managed(struct page *page, unsigned long nr)
+{
+	unsigned long i, j;
+
+	for (i = 0; i < nr; i = j) {
+		struct zone *zone = page_zone(nth_page(page, i));
+
+		for (j = i + 1; j < nr && page_zone(nth_page(page, j)) == zone; j++)
+			;
+		adjust_managed_page_count(nth_page(page, i), j - i);
+	}
+}
+
 static void kho_init_block_pages(struct page *page, unsigned int order,
 				 bool compound)
 {
@@ -946,9 +1006,9 @@ static void kho_init_block_pages(struct page *page, unsigned int order,
 		clear_page_tag_ref(page);
 	} else {
 		for (i = 0; i < (1UL << order); i++)
-			clear_page_tag_ref(page + i);
+			clear_page_tag_ref(nth_page(page, i));
 	}
-	adjust_managed_page_count(page, 1UL << order);
+	kho_adjust_managed(page, 1UL << order);
 }
 
 /**
@@ -1708,6 +1768,9 @@ static struct {
 	struct khoser_mem_chunk *chunk;
 	u32 old_elms;
 	struct page *page;
+	/* bad-ranges: the scratch list a kexec image carries, one area more */
+	struct kho_scratch scratch[KHO_SCRATCH_MAX];
+	unsigned int scratch_cnt;
 } kho_damage;
 
 static void kho_damage_do(u64 *where, u64 val)
@@ -1728,13 +1791,44 @@ static void kho_damage_undo(void)
 	if (kho_damage.page)
 		__free_page(kho_damage.page);
 	kho_damage.page = NULL;
+	kho_damage.scratch_cnt = 0;
+}
+
+/*
+ * A scratch area where there is no memory at all, which the next kernel
+ * must drop and, before that, its decompressor must not place it in:
+ * half a TiB of nothing, above the end of memory (and within the 40
+ * physical address bits of the smallest x86-64 CPUs).
+ */
+static void kho_damage_scratch(void)
+{
+	struct kho_scratch *bad = &kho_damage.scratch[kho_scratch_cnt];
+
+	if (kho_scratch_cnt >= KHO_SCRATCH_MAX)
+		return;
+	memcpy(kho_damage.scratch, kho_scratch,
+	       kho_scratch_cnt * sizeof(*kho_scratch));
+	bad->addr = round_up(PFN_PHYS(max_pfn), SZ_512G);
+	bad->size = SZ_256G;
+	kho_damage.scratch_cnt = kho_scratch_cnt + 1;
+}
+
+/* Load the damaged scratch list, if there is one, into a kexec image */
+static void kho_damage_kimage(struct kexec_buf *buf)
+{
+	if (!kho_damage.scratch_cnt)
+		return;
+	buf->buffer = kho_damage.scratch;
+	buf->bufsz = kho_damage.scratch_cnt * sizeof(*kho_damage.scratch);
+	buf->memsz = buf->bufsz;
 }
 
 /*
  * Two bad parts in a sound list, which the next kernel must drop alone:
  * a bitmap in scratch memory, and a bitmap of its own (in a page outside
  * scratch, never preserved, as the next kernel may read) whose one block
- * lies past the end of memory. Added to the last chunk of order 0.
+ * lies past the end of memory. Added to the last chunk of order 0. And a
+ * third, in the list of scratch areas: one outside memory.
  */
 static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
 {
@@ -1769,6 +1863,7 @@ static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
 					  span;
 	last->bitmaps[n + 1].bitmap = page_to_phys(page);
 	last->hdr.num_elms = n + 2;
+	kho_damage_scratch();
 	return 0;
 }
 
@@ -1776,7 +1871,9 @@ static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
  * kho_test_corrupt - damage the finalized handover, for lib/test_kho.c
  * @how: "compatible" or "truncated" to damage the root FDT; "chunk-loop"
  *	or "chunk-outside" to break the chunk list; "bitmap-scratch" or
- *	"bad-ranges" to add bad parts to a sound one; "subtree:NAME" to point
+ *	"bad-ranges" to add bad parts to a sound one (two in the chunk
+ *	list, a scratch area outside memory in the list that a kexec image
+ *	loaded from now on carries); "subtree:NAME" to point
  *	subtree NAME at memory that is not preserved
  *
  * Lets the KHO test check, across a real kexec, that the next kernel
@@ -1836,6 +1933,7 @@ int kho_test_corrupt(const char *how)
 EXPORT_SYMBOL_GPL(kho_test_corrupt);
 #else
 static inline void kho_damage_undo(void) { }
+static inline void kho_damage_kimage(struct kexec_buf *buf) { }
 #endif
 
 static void kho_debugfs_show_out(void)
@@ -1999,6 +2097,7 @@ int kho_fill_kimage(struct kimage *image)
 	if (kho_out.finalized) {
 		/* Set first: kexec_add_buffer() then places it in scratch. */
 		image->kho.fdt = page_to_phys(kho_out.fdt_page);
+		kho_damage_kimage(&buf);
 		err = kexec_add_buffer(&buf);
 		if (err)
 			image->kho.fdt = 0;

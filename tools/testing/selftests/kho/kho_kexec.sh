@@ -5,6 +5,8 @@
 #
 #   kho_kexec.sh prepare BOOT STATE   before the kexec out of boot BOOT
 #   kho_kexec.sh check STATE          after it, in the next kernel
+#   kho_kexec.sh early                at every boot: what was set aside
+#                                     before the handover was read
 #
 # The kexec itself (kexec_file_load, reboot) is the caller's; STATE is a
 # directory that survives it and holds what the next kernel must find.
@@ -14,8 +16,11 @@
 #             three times in a row (memory carried over several kexecs)
 #   3         no finalize: the next kernel boots without a handover
 #   4         finalize, then add two bad parts to the chunk list (a bitmap
-#             in scratch memory, a block past the end of memory): the next
-#             kernel drops them, says so, and restores everything else
+#             in scratch memory, a block past the end of memory) and a
+#             scratch area outside memory to the list the kexec image
+#             carries: the next kernel is not placed in that area (its
+#             decompressor uses only the RAM of the scratch areas), drops
+#             the three bad parts, says so, and restores everything else
 #   5         finalize, then point the guestmemfs subtree at memory that is
 #             not preserved: the handover is taken, guestmemfs refuses its
 #             part of it
@@ -142,7 +147,9 @@ check() {
 		[ "$(ignored_lines)" = 0 ] || fail "handover ignored: $(ignored)"
 		dmesg | grep "KHO: dropp"
 		n=$(dmesg | grep -c "$DROPPED")
-		[ "$n" = 2 ] || fail "$n parts dropped, want the 2 bad ones"
+		[ "$n" = 3 ] || fail "$n parts dropped, want the 3 bad ones"
+		dmesg | grep -q "$DROPPED: scratch area outside memory" ||
+			fail "the scratch area outside memory was not dropped"
 		dmesg | grep -q "$DROPPED: bitmap outside usable memory" ||
 			fail "the bitmap in scratch memory was not dropped"
 		dmesg | grep -q "$DROPPED: preserved memory outside usable memory" ||
@@ -190,8 +197,47 @@ check() {
 	echo "ok: $plan"
 }
 
+# Every boot: the gigantic pages the command line asks for (hugepagesz=1G
+# hugepages=N) are all there: with KHO they are allocated once the scratch
+# areas are set aside, and after a handover once the preserved memory is
+# reserved, outside scratch, which is not sized for them. And where this
+# kernel set its scratch areas aside, they are the scale it says of the
+# early needs it reports (a 2 MiB round-up each), which do not count them.
+early() {
+	hp=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
+	want=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^hugepages=//p' | tail -n 1)
+	if grep -qw "hugepagesz=1G" /proc/cmdline && [ -n "$want" ]; then
+		got=$(cat "$hp") || fail "no $hp"
+		# Running on scratch alone, there may be no room for them
+		dmesg | grep -q "$SCRATCH_ONLY" && want=$got
+		[ "$got" = "$want" ] ||
+			fail "$got gigantic pages of the $want asked for: $(dmesg | grep HugeTLB)"
+		echo "$got gigantic page(s) of 1 GiB, as asked"
+	fi
+	need=$(dmesg | sed -n 's/.*KHO: the next kernel needs about \([0-9]*\) MiB early.*/\1/p')
+	if [ -z "$need" ]; then
+		[ -e "$KHO/in" ] || dmesg | grep -q "KHO: handover found" ||
+			fail "no handover and no scratch sized: $(dmesg | grep KHO:)"
+		echo "scratch areas of a previous kernel"
+		return 0
+	fi
+	dmesg | grep "KHO: the next kernel needs"
+	line=$(dmesg | grep "KHO: scratch, 200% of that") ||
+		fail "no scratch at the default 200%: $(dmesg | grep KHO:)"
+	echo "$line"
+	mib='\([0-9]*\) MiB at [0-9a-fx]*'
+	sizes=$(echo "$line" | sed -n "s/.*: $mib, $mib\$/\\1 \\2/p")
+	set -- $sizes
+	[ $# = 2 ] || fail "cannot read the scratch sizes"
+	total=$(($1 + $2))
+	[ "$total" -ge $((2 * need - 2)) ] && [ "$total" -le $((2 * need + 6)) ] ||
+		fail "scratch $total MiB for early needs of $need MiB at 200%"
+	echo "scratch $total MiB for $need MiB of early needs"
+}
+
 case "$1" in
+early) early ;;
 prepare) [ $# = 3 ] || fail "usage: $0 prepare BOOT STATE"; prepare "$2" "$3" ;;
 check) [ $# = 2 ] || fail "usage: $0 check STATE"; check "$2" ;;
-*) fail "usage: $0 prepare BOOT STATE | check STATE" ;;
+*) fail "usage: $0 prepare BOOT STATE | check STATE | early" ;;
 esac
