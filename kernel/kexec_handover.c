@@ -16,6 +16,8 @@
 
 #define pr_fmt(fmt) "KHO: " fmt
 
+#include <linux/cma.h>
+#include <linux/crash_reserve.h>
 #include <linux/ctype.h>
 #include <linux/init.h>
 #include <linux/initrd.h>
@@ -34,6 +36,7 @@
 #include <linux/range.h>
 #include <linux/string.h>
 #include <linux/unaligned.h>
+#include <kunit/visibility.h>
 
 #include <asm/early_ioremap.h>
 #include <asm/sections.h>
@@ -191,40 +194,90 @@ const struct kho_scratch *kho_scratch_areas(unsigned int *cnt)
 	return kho_scratch;
 }
 
-/*
- * What the next kernel needs in scratch before it has read the handover,
- * measured on this one: what this kernel allocated for itself from
- * memblock so far (memory map, page tables, KASAN shadow, per-CPU areas,
- * and the CMA areas and crash kernel the next kernel reserves again this
- * early), and its image and initrd, which the next ones take in scratch.
- * Not what memblock_reserve() set aside for firmware; nor gigantic hugetlb
- * pages, which with KHO are allocated after this, and in a kernel booted
- * with a handover outside scratch (hugetlb_bootmem_alloc_late()): counting
- * them would ask for scratch the size of the machine's huge pages.
- */
-static void __init kho_early_need(phys_addr_t *kern_low, phys_addr_t *kern,
-				  phys_addr_t *image)
+/* What the next kernel needs in scratch before it has read the handover */
+struct kho_need {
+	phys_addr_t kern, kern_low;	/* memblock allocations; below 4 GiB */
+	phys_addr_t again, again_low;	/* of them, the CMA and crash kernel */
+	phys_addr_t image;		/* kernel image and initrd */
+};
+
+static void __init kho_need_add(struct kho_need *need, phys_addr_t base,
+				phys_addr_t size)
 {
-	*kern_low = memblock_reserved_kern_size(ARCH_LOW_ADDRESS_LIMIT);
-	*kern = memblock_reserved_kern_size(PHYS_ADDR_MAX);
-	*image = __pa_symbol(_end) - __pa_symbol(_text);
+	need->again += size;
+	if (base < ARCH_LOW_ADDRESS_LIMIT)
+		need->again_low += min(size, ARCH_LOW_ADDRESS_LIMIT - base);
+}
+
+static int __init kho_need_cma(struct cma *cma, void *data)
+{
+	kho_need_add(data, cma_get_base(cma), cma_get_size(cma));
+	return 0;
+}
+
+/*
+ * Measured on this kernel: what it allocated for itself from memblock so
+ * far (memory map, page tables, KASAN shadow, per-CPU areas), and its
+ * image and initrd, which the next ones take in scratch. Its CMA areas
+ * and crash kernel are memblock allocations too, which the next kernel
+ * reserves again this early, but only once: they are not scaled. Not
+ * what memblock_reserve() set aside for firmware; nor gigantic hugetlb
+ * pages, which with KHO are allocated after this, and in a kernel booted
+ * with a handover once the preserved memory is reserved
+ * (hugetlb_bootmem_alloc_late()): counting them would ask for scratch the
+ * size of the machine's huge pages.
+ */
+static void __init kho_early_need(struct kho_need *need)
+{
+	memset(need, 0, sizeof(*need));
+	need->kern_low = memblock_reserved_kern_size(ARCH_LOW_ADDRESS_LIMIT);
+	need->kern = memblock_reserved_kern_size(PHYS_ADDR_MAX);
+	cma_for_each_area(kho_need_cma, need);
+#ifdef CONFIG_CRASH_RESERVE
+	if (crashk_res.end > crashk_res.start)
+		kho_need_add(need, crashk_res.start, resource_size(&crashk_res));
+	if (crashk_low_res.end > crashk_low_res.start)
+		kho_need_add(need, crashk_low_res.start,
+			     resource_size(&crashk_low_res));
+#endif
+	need->again = min(need->again, need->kern);
+	need->again_low = min(need->again_low, need->kern_low);
+	need->image = __pa_symbol(_end) - __pa_symbol(_text);
 #ifdef CONFIG_BLK_DEV_INITRD
 	if (initrd_end > initrd_start)
-		*image += initrd_end - initrd_start;
+		need->image += initrd_end - initrd_start;
 #endif
 }
 
+/* @scale percent of what is scaled, the rest once */
+static phys_addr_t __init kho_scaled(phys_addr_t all, phys_addr_t once,
+				     unsigned int scale)
+{
+	return (all - once) * scale / 100 + once;
+}
+
+/*
+ * What this kernel allocated from memblock before it could have read a
+ * handover: about what the next kernel allocates in scratch, beside the
+ * segments of its kexec image (kho_check_kimage()).
+ */
+static phys_addr_t kho_early_kern;
+
 static void __init kho_reserve_scratch(void)
 {
-	phys_addr_t low, global, addr, kern_low, kern, image;
+	phys_addr_t low, global, addr;
+	struct kho_need need;
 
-	kho_early_need(&kern_low, &kern, &image);
-	pr_info("the next kernel needs about %llu MiB early: %llu MiB allocated by this one (%llu MiB below 4 GiB) and %llu MiB of image and initrd, of %llu MiB reserved so far\n",
-		(kern + image) >> 20, kern >> 20, kern_low >> 20, image >> 20,
+	kho_early_need(&need);
+	kho_early_kern = need.kern;
+	pr_info("the next kernel needs about %llu MiB early: %llu MiB allocated by this one (%llu MiB below 4 GiB; %llu MiB of CMA and crash kernel, which it reserves again) and %llu MiB of image and initrd, of %llu MiB reserved so far\n",
+		(need.kern + need.image) >> 20, need.kern >> 20,
+		need.kern_low >> 20, need.again >> 20, need.image >> 20,
 		memblock_reserved_size() >> 20);
 	if (scratch_scale) {
-		low = kern_low * scratch_scale / 100;
-		global = (kern + image) * scratch_scale / 100;
+		low = kho_scaled(need.kern_low, need.again_low, scratch_scale);
+		global = kho_scaled(need.kern + need.image, need.again,
+				    scratch_scale);
 		global = global > low ? global - low : 0;
 	} else {
 		low = scratch_size / 4;
@@ -259,7 +312,7 @@ static void __init kho_reserve_scratch(void)
 	kho_scratch_cnt = 2;
 
 	if (scratch_scale)
-		pr_info("scratch, %u%% of that: %llu MiB at %#llx, %llu MiB at %#llx\n",
+		pr_info("scratch, %u%% of that (CMA and crash kernel once): %llu MiB at %#llx, %llu MiB at %#llx\n",
 			scratch_scale,
 			kho_scratch[0].size >> 20, kho_scratch[0].addr,
 			kho_scratch[1].size >> 20, kho_scratch[1].addr);
@@ -934,17 +987,37 @@ static void __init kho_in_release_scratch(void)
  * the handover is broken, does what kho_on_error= says. Otherwise sets
  * scratch areas aside when KHO is enabled.
  */
+/* After a broken handover, with kho_on_error=scratch */
+static bool kho_degraded __initdata;
+
+/**
+ * kho_runs_on_scratch - does this kernel run on its scratch areas alone?
+ *
+ * After a broken handover, by default (kho_on_error=scratch), all memory
+ * outside the scratch areas stays out of use: what memblock still has to
+ * give is scratch memory, the little this kernel runs on.
+ *
+ * Return: true if so, once kho_memory_init() has run.
+ */
+bool __init kho_runs_on_scratch(void)
+{
+	return kho_degraded;
+}
+
 void __init kho_memory_init(void)
 {
 	bool degraded = false;
 
 	if (kho_in.scratch_phys) {
 		kho_scratch = phys_to_virt(kho_in.scratch_phys);
+		/* All of it in scratch, where the next kernel has to fit too */
+		kho_early_kern = memblock_reserved_kern_size(PHYS_ADDR_MAX);
 		if (!kho_in.broken)
 			kho_in_reserve_memory();
 		if (kho_in.broken)
 			degraded = kho_in_broken();
 		memblock_clear_kho_scratch_only();
+		kho_degraded = degraded;
 		/* Degraded, scratch is all there is: not only for movable */
 		if (!degraded)
 			kho_in_release_scratch();
@@ -967,10 +1040,6 @@ static int kho_claim_block(struct page *page)
 }
 
 /*
- * The pages of a preserved block were initialised once, with a reference
- * each, and never given to the page allocator: account them now.
- */
-/*
  * Count @nr pages from @page as managed again, each in its own zone: a
  * block larger than the buddy allocator's (restored as pages) can cross
  * from one zone, or node, into the next.
@@ -988,6 +1057,10 @@ static void kho_adjust_managed(struct page *page, unsigned long nr)
 	}
 }
 
+/*
+ * The pages of a preserved block were initialised once, with a reference
+ * each, and never given to the page allocator: account them now.
+ */
 static void kho_init_block_pages(struct page *page, unsigned int order,
 				 bool compound)
 {
@@ -1043,6 +1116,16 @@ struct folio *kho_restore_folio(phys_addr_t phys)
 	spin_unlock(&kho_in.lock);
 	if (order < 0)
 		return NULL;
+	/*
+	 * A folio lies in one zone. A block preserved across what is a zone
+	 * boundary in this kernel (movablecore=, mem=) cannot become one: it
+	 * stays reserved, restored to nobody.
+	 */
+	if (page_zone(page) != page_zone(nth_page(page, (1UL << order) - 1))) {
+		pr_warn("cannot restore the folio at %pa: it crosses a zone boundary\n",
+			&phys);
+		return NULL;
+	}
 
 	kho_init_block_pages(page, order, true);
 	return page_folio(page);
@@ -1797,20 +1880,23 @@ static void kho_damage_undo(void)
 /*
  * A scratch area where there is no memory at all, which the next kernel
  * must drop and, before that, its decompressor must not place it in:
- * half a TiB of nothing, above the end of memory (and within the 40
- * physical address bits of the smallest x86-64 CPUs).
+ * 256 GiB of nothing, from the first 512 GiB boundary above the end of
+ * memory (within 40 physical address bits on a machine of less than
+ * 512 GiB, as a test VM is).
  */
-static void kho_damage_scratch(void)
+static int kho_damage_scratch(void)
 {
-	struct kho_scratch *bad = &kho_damage.scratch[kho_scratch_cnt];
+	struct kho_scratch *bad;
 
 	if (kho_scratch_cnt >= KHO_SCRATCH_MAX)
-		return;
+		return -ENOSPC;
 	memcpy(kho_damage.scratch, kho_scratch,
 	       kho_scratch_cnt * sizeof(*kho_scratch));
+	bad = &kho_damage.scratch[kho_scratch_cnt];
 	bad->addr = round_up(PFN_PHYS(max_pfn), SZ_512G);
 	bad->size = SZ_256G;
 	kho_damage.scratch_cnt = kho_scratch_cnt + 1;
+	return 0;
 }
 
 /* Load the damaged scratch list, if there is one, into a kexec image */
@@ -1843,6 +1929,8 @@ static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
 			last = chunk;
 	if (!last || last->hdr.num_elms + 2 > KHOSER_BITMAPS_PER_CHUNK)
 		return -ENOENT;
+	if (kho_scratch_cnt >= KHO_SCRATCH_MAX)
+		return -ENOSPC;
 	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	if (!page)
 		return -ENOMEM;
@@ -1863,8 +1951,7 @@ static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
 					  span;
 	last->bitmaps[n + 1].bitmap = page_to_phys(page);
 	last->hdr.num_elms = n + 2;
-	kho_damage_scratch();
-	return 0;
+	return kho_damage_scratch();
 }
 
 /**
@@ -1883,7 +1970,7 @@ static int kho_damage_ranges(struct khoser_mem_chunk *chunk)
  * Return: 0 on success; -ENOENT if not finalized or there is no chunk to
  * damage (or no room in it); -EBUSY if already damaged; -EINVAL for an
  * unknown @how; -ENOMEM, or -EAGAIN if the page for a bitmap came from
- * scratch memory.
+ * scratch memory; -ENOSPC if the scratch list has no room for one more.
  */
 int kho_test_corrupt(const char *how)
 {
@@ -2106,6 +2193,69 @@ int kho_fill_kimage(struct kimage *image)
 	}
 	mutex_unlock(&kho_out.lock);
 	return err;
+}
+
+/**
+ * kho_scratch_room - scratch memory that a kexec image leaves free
+ * @s: the scratch areas
+ * @cnt: their number
+ * @seg: the segments of the image, all placed in the scratch areas
+ * @nr_segments: their number
+ *
+ * Return: the bytes of @s that no segment takes, what the next kernel has
+ * for its allocations until it has read the handover.
+ */
+VISIBLE_IF_KUNIT phys_addr_t kho_scratch_room(const struct kho_scratch *s,
+					      unsigned int cnt,
+					      const struct kexec_segment *seg,
+					      unsigned long nr_segments)
+{
+	phys_addr_t total = 0, used = 0;
+	unsigned long i;
+
+	for (i = 0; i < cnt; i++)
+		total += s[i].size;
+	for (i = 0; i < nr_segments; i++)
+		used += seg[i].memsz;
+	return total > used ? total - used : 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(kho_scratch_room);
+
+/**
+ * kho_check_kimage - refuse an image whose kernel could not boot in scratch
+ * @image: a kexec_file image, its segments all placed
+ *
+ * A kernel booted with a handover allocates only from the scratch areas
+ * until it has read it, and runs out of memory before it has a console if
+ * they are too small: it hangs with no word. Refuse the image instead
+ * when what its segments leave of the scratch areas is less than what
+ * this kernel allocated before that point, plus what reading this
+ * handover takes (the runs array and memblock regions of
+ * kho_in_reserve_memory(), which wants twice that free, at most one run
+ * per preserved block).
+ *
+ * Return: 0, or -ENOSPC if the image is refused.
+ */
+int kho_check_kimage(struct kimage *image)
+{
+	phys_addr_t room, segs, reader, need;
+	struct kho_track_stats st;
+
+	if (!image->kho.fdt)
+		return 0;
+	kho_track_stats(&kho_out.track, &st);
+	reader = 2 * (phys_addr_t)st.blocks *
+		 (sizeof(struct kho_run) + 2 * sizeof(struct memblock_region));
+	need = kho_early_kern + reader;
+	room = kho_scratch_room(kho_scratch, kho_scratch_cnt, image->segment,
+				image->nr_segments);
+	if (room >= need)
+		return 0;
+	segs = kho_scratch_room(kho_scratch, kho_scratch_cnt, NULL, 0) - room;
+	pr_err("refusing the kexec: its %lu segments (%llu MiB) leave %llu MiB of the scratch areas to the next kernel, which needs about %llu MiB of them early (%llu MiB to read this handover): the first kernel of the chain must boot with a larger kho_scratch=\n",
+	       image->nr_segments, segs >> 20, room >> 20, need >> 20,
+	       reader >> 20);
+	return -ENOSPC;
 }
 
 static void __init kho_release_scratch_cma(void)

@@ -24,11 +24,24 @@ int kho_fdt_add_subtree(void *fdt, const char *name, u64 phys);
 /* kexec_file */
 #ifdef CONFIG_KEXEC_HANDOVER
 int kho_fill_kimage(struct kimage *image);
+int kho_check_kimage(struct kimage *image);
 #else
 static inline int kho_fill_kimage(struct kimage *image)
 {
 	return 0;
 }
+
+static inline int kho_check_kimage(struct kimage *image)
+{
+	return 0;
+}
+#endif
+
+#if IS_ENABLED(CONFIG_KUNIT)
+struct kexec_segment;
+phys_addr_t kho_scratch_room(const struct kho_scratch *s, unsigned int cnt,
+			     const struct kexec_segment *seg,
+			     unsigned long nr_segments);
 #endif
 
 /* debugfs */

@@ -5,7 +5,9 @@
  * matters (order 0 pages, 2 MiB and 1 GiB blocks, terabytes of them), the
  * tracker refuses overlaps and rolls back on failure, and the reader of a
  * handed-over chunk list rejects every kind of corruption before applying
- * anything.
+ * anything. Beside the tracker: a subtree's node is added to the handover
+ * whole or not at all, and a kexec image that carries the handover is
+ * placed in the scratch areas, or refused, with a reason.
  *
  * The tracker only records page frame numbers, so none of this needs the
  * memory it describes: 64 GiB of 1 GiB blocks can be tracked on a machine
@@ -16,6 +18,7 @@
 #include <kunit/test.h>
 #include <linux/bitmap.h>
 #include <linux/io.h>
+#include <linux/kexec.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/sizes.h>
@@ -674,6 +677,99 @@ static void kho_test_subtree_node(struct kunit *test)
 	KUNIT_EXPECT_GT(test, refused, 0);
 }
 
+/* What a kexec image leaves of the scratch areas to the next kernel */
+static void kho_test_scratch_room(struct kunit *test)
+{
+	const struct kho_scratch s[] = {
+		{ .addr = SZ_1G, .size = SZ_64M },
+		{ .addr = SZ_4G, .size = SZ_256M },
+	};
+	struct kexec_segment seg[] = {
+		{ .mem = SZ_1G, .memsz = SZ_16M },
+		{ .mem = SZ_4G, .memsz = SZ_32M },
+	};
+
+	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, NULL, 0),
+			SZ_64M + SZ_256M);
+	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, seg, 2),
+			SZ_64M + SZ_256M - SZ_16M - SZ_32M);
+	seg[1].memsz = SZ_512M;
+	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, seg, 2), 0);
+}
+
+/*
+ * A segment of an image that carries the handover goes into a scratch area
+ * of this kernel, or nowhere: -EADDRNOTAVAIL, with a line that says why.
+ */
+static void kho_test_kexec_placement(struct kunit *test)
+{
+	struct kexec_buf kbuf = {
+		.memsz = PAGE_SIZE,
+		.buf_align = PAGE_SIZE,
+		.buf_max = ULONG_MAX,
+		.top_down = true,
+		.mem = KEXEC_BUF_MEM_UNKNOWN,
+	};
+	const struct kho_scratch *s;
+	phys_addr_t total = 0;
+	unsigned int i, cnt;
+	bool inside = false;
+
+	s = kho_scratch_areas(&cnt);
+	if (!cnt)
+		kunit_skip(test, "no scratch areas: boot with kho=on");
+	kbuf.image = kunit_kzalloc(test, sizeof(*kbuf.image), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, kbuf.image);
+	/* An image that carries a handover (the FDT is never read here) */
+	kbuf.image->kho.fdt = PAGE_SIZE;
+
+	KUNIT_ASSERT_EQ(test, kexec_locate_mem_hole(&kbuf), 0);
+	for (i = 0; i < cnt; i++) {
+		total += s[i].size;
+		if (kbuf.mem >= s[i].addr &&
+		    kbuf.mem + kbuf.memsz <= s[i].addr + s[i].size)
+			inside = true;
+	}
+	KUNIT_EXPECT_TRUE_MSG(test, inside, "segment placed at %#lx", kbuf.mem);
+
+	kbuf.mem = KEXEC_BUF_MEM_UNKNOWN;
+	kbuf.memsz = total + PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, kexec_locate_mem_hole(&kbuf), -EADDRNOTAVAIL);
+}
+
+/*
+ * An image that carries the handover is refused when its segments leave
+ * the next kernel less of the scratch areas than it needs early, and only
+ * then: none leaves all of them, which the default sizing (200%) makes
+ * enough.
+ */
+static void kho_test_kexec_refused(struct kunit *test)
+{
+	const struct kho_scratch *s;
+	struct kimage *image;
+	phys_addr_t total = 0;
+	unsigned int i, cnt;
+
+	s = kho_scratch_areas(&cnt);
+	if (!cnt)
+		kunit_skip(test, "no scratch areas: boot with kho=on");
+	for (i = 0; i < cnt; i++)
+		total += s[i].size;
+	image = kunit_kzalloc(test, sizeof(*image), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, image);
+
+	/* Without the handover there is nothing to check */
+	image->nr_segments = 1;
+	image->segment[0].mem = s[0].addr;
+	image->segment[0].memsz = total;
+	KUNIT_EXPECT_EQ(test, kho_check_kimage(image), 0);
+
+	image->kho.fdt = PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, kho_check_kimage(image), -ENOSPC);
+	image->nr_segments = 0;
+	KUNIT_EXPECT_EQ(test, kho_check_kimage(image), 0);
+}
+
 static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE_PARAM_ATTR(kho_test_roundtrip_orders, order_gen_params,
 			      { .speed = KUNIT_SPEED_SLOW }),
@@ -686,6 +782,9 @@ static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE(kho_test_corrupt_chunks),
 	KUNIT_CASE(kho_test_corrupt_overlap),
 	KUNIT_CASE(kho_test_subtree_node),
+	KUNIT_CASE(kho_test_scratch_room),
+	KUNIT_CASE(kho_test_kexec_placement),
+	KUNIT_CASE(kho_test_kexec_refused),
 	{}
 };
 

@@ -60,6 +60,7 @@ int register_kho_notifier(struct notifier_block *nb);
 int unregister_kho_notifier(struct notifier_block *nb);
 
 void kho_memory_init(void);
+bool kho_runs_on_scratch(void);
 #if IS_ENABLED(CONFIG_TEST_KEXEC_HANDOVER)
 /* Only for lib/test_kho.c */
 int kho_test_corrupt(const char *how);
@@ -74,6 +75,11 @@ static inline bool kho_is_enabled(void)
 }
 
 static inline bool kho_kexec_hands_over(void)
+{
+	return false;
+}
+
+static inline bool kho_runs_on_scratch(void)
 {
 	return false;
 }
