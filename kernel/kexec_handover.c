@@ -36,7 +36,6 @@
 #include <linux/range.h>
 #include <linux/string.h>
 #include <linux/unaligned.h>
-#include <kunit/visibility.h>
 
 #include <asm/early_ioremap.h>
 #include <asm/sections.h>
@@ -896,8 +895,8 @@ out:
 		       walk.bad_bitmaps, walk.bad_runs, overlaps);
 }
 
-/* The memory this kernel may use when the handover is broken */
-static phys_addr_t __init kho_scratch_total(void)
+/* The scratch areas' size: memory a broken handover leaves, room to kexec */
+static phys_addr_t kho_scratch_total(void)
 {
 	phys_addr_t sum = 0;
 	unsigned int i;
@@ -978,15 +977,6 @@ static void __init kho_in_release_scratch(void)
 	}
 }
 
-/**
- * kho_memory_init - set KHO's memory up, from mm_core_init()
- *
- * Runs while memblock is still the allocator. After a handover, reserves
- * everything the previous kernel preserved, lets memblock allocate from
- * all memory again, and reuses the scratch areas for the next kexec; if
- * the handover is broken, does what kho_on_error= says. Otherwise sets
- * scratch areas aside when KHO is enabled.
- */
 /* After a broken handover, with kho_on_error=scratch */
 static bool kho_degraded __initdata;
 
@@ -1004,10 +994,17 @@ bool __init kho_runs_on_scratch(void)
 	return kho_degraded;
 }
 
+/**
+ * kho_memory_init - set KHO's memory up, from mm_core_init()
+ *
+ * Runs while memblock is still the allocator. After a handover, reserves
+ * everything the previous kernel preserved, lets memblock allocate from
+ * all memory again, and reuses the scratch areas for the next kexec; if
+ * the handover is broken, does what kho_on_error= says. Otherwise sets
+ * scratch areas aside when KHO is enabled.
+ */
 void __init kho_memory_init(void)
 {
-	bool degraded = false;
-
 	if (kho_in.scratch_phys) {
 		kho_scratch = phys_to_virt(kho_in.scratch_phys);
 		/* All of it in scratch, where the next kernel has to fit too */
@@ -1015,11 +1012,10 @@ void __init kho_memory_init(void)
 		if (!kho_in.broken)
 			kho_in_reserve_memory();
 		if (kho_in.broken)
-			degraded = kho_in_broken();
+			kho_degraded = kho_in_broken();
 		memblock_clear_kho_scratch_only();
-		kho_degraded = degraded;
 		/* Degraded, scratch is all there is: not only for movable */
-		if (!degraded)
+		if (!kho_degraded)
 			kho_in_release_scratch();
 	} else if (kho_enable) {
 		kho_reserve_scratch();
@@ -2196,32 +2192,6 @@ int kho_fill_kimage(struct kimage *image)
 }
 
 /**
- * kho_scratch_room - scratch memory that a kexec image leaves free
- * @s: the scratch areas
- * @cnt: their number
- * @seg: the segments of the image, all placed in the scratch areas
- * @nr_segments: their number
- *
- * Return: the bytes of @s that no segment takes, what the next kernel has
- * for its allocations until it has read the handover.
- */
-VISIBLE_IF_KUNIT phys_addr_t kho_scratch_room(const struct kho_scratch *s,
-					      unsigned int cnt,
-					      const struct kexec_segment *seg,
-					      unsigned long nr_segments)
-{
-	phys_addr_t total = 0, used = 0;
-	unsigned long i;
-
-	for (i = 0; i < cnt; i++)
-		total += s[i].size;
-	for (i = 0; i < nr_segments; i++)
-		used += seg[i].memsz;
-	return total > used ? total - used : 0;
-}
-EXPORT_SYMBOL_IF_KUNIT(kho_scratch_room);
-
-/**
  * kho_check_kimage - refuse an image whose kernel could not boot in scratch
  * @image: a kexec_file image, its segments all placed
  *
@@ -2238,8 +2208,9 @@ EXPORT_SYMBOL_IF_KUNIT(kho_scratch_room);
  */
 int kho_check_kimage(struct kimage *image)
 {
-	phys_addr_t room, segs, reader, need;
+	phys_addr_t room, segs = 0, reader, need, total = kho_scratch_total();
 	struct kho_track_stats st;
+	unsigned long i;
 
 	if (!image->kho.fdt)
 		return 0;
@@ -2247,11 +2218,12 @@ int kho_check_kimage(struct kimage *image)
 	reader = 2 * (phys_addr_t)st.blocks *
 		 (sizeof(struct kho_run) + 2 * sizeof(struct memblock_region));
 	need = kho_early_kern + reader;
-	room = kho_scratch_room(kho_scratch, kho_scratch_cnt, image->segment,
-				image->nr_segments);
+	/* Every segment of such an image is in the scratch areas */
+	for (i = 0; i < image->nr_segments; i++)
+		segs += image->segment[i].memsz;
+	room = total > segs ? total - segs : 0;
 	if (room >= need)
 		return 0;
-	segs = kho_scratch_room(kho_scratch, kho_scratch_cnt, NULL, 0) - room;
 	pr_err("refusing the kexec: its %lu segments (%llu MiB) leave %llu MiB of the scratch areas to the next kernel, which needs about %llu MiB of them early (%llu MiB to read this handover): the first kernel of the chain must boot with a larger kho_scratch=\n",
 	       image->nr_segments, segs >> 20, room >> 20, need >> 20,
 	       reader >> 20);

@@ -37,13 +37,6 @@ static inline int kho_check_kimage(struct kimage *image)
 }
 #endif
 
-#if IS_ENABLED(CONFIG_KUNIT)
-struct kexec_segment;
-phys_addr_t kho_scratch_room(const struct kho_scratch *s, unsigned int cnt,
-			     const struct kexec_segment *seg,
-			     unsigned long nr_segments);
-#endif
-
 /* debugfs */
 void kho_debugfs_init(void);
 int kho_debugfs_out_add(const char *name, const void *fdt);

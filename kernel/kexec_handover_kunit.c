@@ -677,26 +677,6 @@ static void kho_test_subtree_node(struct kunit *test)
 	KUNIT_EXPECT_GT(test, refused, 0);
 }
 
-/* What a kexec image leaves of the scratch areas to the next kernel */
-static void kho_test_scratch_room(struct kunit *test)
-{
-	const struct kho_scratch s[] = {
-		{ .addr = SZ_1G, .size = SZ_64M },
-		{ .addr = SZ_4G, .size = SZ_256M },
-	};
-	struct kexec_segment seg[] = {
-		{ .mem = SZ_1G, .memsz = SZ_16M },
-		{ .mem = SZ_4G, .memsz = SZ_32M },
-	};
-
-	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, NULL, 0),
-			SZ_64M + SZ_256M);
-	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, seg, 2),
-			SZ_64M + SZ_256M - SZ_16M - SZ_32M);
-	seg[1].memsz = SZ_512M;
-	KUNIT_EXPECT_EQ(test, kho_scratch_room(s, 2, seg, 2), 0);
-}
-
 /*
  * A segment of an image that carries the handover goes into a scratch area
  * of this kernel, or nowhere: -EADDRNOTAVAIL, with a line that says why.
@@ -782,7 +762,6 @@ static struct kunit_case kho_track_cases[] = {
 	KUNIT_CASE(kho_test_corrupt_chunks),
 	KUNIT_CASE(kho_test_corrupt_overlap),
 	KUNIT_CASE(kho_test_subtree_node),
-	KUNIT_CASE(kho_test_scratch_room),
 	KUNIT_CASE(kho_test_kexec_placement),
 	KUNIT_CASE(kho_test_kexec_refused),
 	{}
